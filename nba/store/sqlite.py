@@ -1,0 +1,214 @@
+"""Embedded interaction store: one SQLite file in WAL mode; the default backend.
+
+Durability: with the default ``synchronous=NORMAL`` a write is in the WAL, in the operating
+system's page cache, when ``record`` returns, so it survives ``kill -9`` of the process (and a
+crash of the server) but the last transactions may be lost on power loss or a kernel crash.
+Add ``?synchronous=full`` to the URL to fsync the WAL on every commit and survive those too,
+at the price of one fsync per recorded interaction.
+
+Concurrency: connections come from a small pool, one per concurrent caller, so the gRPC
+thread pool reads in parallel (WAL readers do not block each other nor the writer). Several
+processes may share the file: writes take the write lock up front (``BEGIN IMMEDIATE``) and
+wait up to the busy timeout for it instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from nba.store import (
+    Clock,
+    StoredInteraction,
+    StoreError,
+    check_customer_id,
+    retention_cutoff,
+    with_interaction_id,
+)
+
+SYNCHRONOUS_MODES = ("normal", "full", "extra")
+BUSY_TIMEOUT_SECONDS = 5.0
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS interactions (
+    customer_id    TEXT    NOT NULL,
+    interaction_id TEXT    NOT NULL,
+    action_id      TEXT    NOT NULL,
+    channel        TEXT    NOT NULL,
+    outcome        INTEGER NOT NULL,
+    at             REAL    NOT NULL,
+    decision_id    TEXT    NOT NULL,
+    PRIMARY KEY (customer_id, interaction_id)
+);
+CREATE INDEX IF NOT EXISTS interactions_customer_at ON interactions (customer_id, at);
+"""
+_INSERT = """
+INSERT INTO interactions
+    (customer_id, interaction_id, action_id, channel, outcome, at, decision_id)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (customer_id, interaction_id) DO NOTHING
+"""
+_TRIM = "DELETE FROM interactions WHERE customer_id = ? AND at < ?"
+# rowid breaks ties in insertion order; the (customer_id, at) index already ends with rowid,
+# so this ordering costs no sort.
+_HISTORY = """
+SELECT action_id, channel, outcome, at, interaction_id, decision_id
+FROM interactions WHERE customer_id = ? AND at >= ? ORDER BY at, rowid
+"""
+
+
+class SqliteStore:
+    """Interaction store in one SQLite file, shared safely by threads and processes."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        retention_seconds: float,
+        clock: Clock = time.time,
+        synchronous: str = "normal",
+    ) -> None:
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
+        self._path = path
+        self._retention = retention_seconds
+        self._clock = clock
+        self._synchronous = synchronous
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._closed = False
+        try:
+            self._create()
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str, *, retention_seconds: float, clock: Clock) -> SqliteStore:
+        """``sqlite:///relative/path`` or ``sqlite:////absolute/path``, ``?synchronous=full``."""
+        path, synchronous = parse_sqlite_url(url)
+        return cls(path, retention_seconds=retention_seconds, clock=clock, synchronous=synchronous)
+
+    def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
+        check_customer_id(customer_id)
+        item = with_interaction_id(customer_id, interaction)
+        row = (customer_id, item.interaction_id, item.action_id, item.channel)
+        row += (int(item.outcome), float(item.at), item.decision_id)
+        cutoff = retention_cutoff(self._clock, self._retention)
+        with self._connection("record") as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            inserted = conn.execute(_INSERT, row).rowcount == 1
+            if inserted:
+                conn.execute(_TRIM, (customer_id, cutoff))
+            conn.execute("COMMIT")
+        return inserted
+
+    def history(self, customer_id: str, since: float) -> list[StoredInteraction]:
+        check_customer_id(customer_id)
+        since = max(since, retention_cutoff(self._clock, self._retention))
+        with self._connection("history") as conn:
+            rows = conn.execute(_HISTORY, (customer_id, since)).fetchall()
+        return [StoredInteraction(*row) for row in rows]
+
+    def ping(self) -> None:
+        with self._connection("ping") as conn:
+            conn.execute("SELECT 1 FROM interactions LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        """Closes idle connections now and busy ones when their call returns."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _create(self) -> None:
+        """Creates the directory, the file, WAL mode and the schema; all idempotent, so
+        several processes may open a fresh file at once."""
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"sqlite open failed for {str(self._path)!r}: {exc}") from exc
+        with self._connection("open") as conn:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(
+                    f"sqlite open failed for {str(self._path)!r}: WAL mode unavailable "
+                    f"(journal_mode is {mode!r}; network filesystems do not support WAL)"
+                )
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection in autocommit mode: transactions are explicit, see record()."""
+        conn = sqlite3.connect(
+            self._path,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,  # pooled: used by one thread at a time, not always the same
+        )
+        try:
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def _connection(self, operation: str) -> Iterator[sqlite3.Connection]:
+        """Lends a pooled connection; turns sqlite errors into StoreError naming the
+        operation, and rolls back a transaction the operation left open."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"sqlite {operation} on {str(self._path)!r}: store is closed")
+            conn = self._idle.pop() if self._idle else None
+        try:
+            if conn is None:
+                conn = self._connect()
+            yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite {operation} failed on {str(self._path)!r}: {exc}") from exc
+        finally:
+            if conn is not None:
+                self._give_back(conn)
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            try:
+                conn.rollback()
+            except sqlite3.Error:
+                conn.close()
+                return
+        with self._lock:
+            if not self._closed:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+
+def parse_sqlite_url(url: str) -> tuple[Path, str]:
+    """The database path and synchronous mode of a ``sqlite:`` URL; ValueError if malformed."""
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ValueError(
+            f"sqlite URL {url!r} has a host: use sqlite:///relative/path or sqlite:////abs/path"
+        )
+    path = unquote(parts.path)[1:]  # the third slash separates the (empty) host from the path
+    if not path or path.endswith("/"):
+        raise ValueError(f"sqlite URL {url!r} names no file: use sqlite:///path/to/nba.sqlite3")
+    if path == ":memory:":
+        raise ValueError("an in-memory sqlite store is not shared between threads: use memory://")
+    options = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    unknown = set(options) - {"synchronous"}
+    if unknown:
+        raise ValueError(f"sqlite URL {url!r}: unknown option(s) {sorted(unknown)}")
+    synchronous = options.get("synchronous", ["normal"])[-1].lower()
+    if synchronous not in SYNCHRONOUS_MODES:
+        raise ValueError(f"sqlite URL {url!r}: synchronous must be one of {SYNCHRONOUS_MODES}")
+    return Path(path), synchronous
