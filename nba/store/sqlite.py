@@ -7,9 +7,10 @@ Add ``?synchronous=full`` to the URL to fsync the WAL on every commit and surviv
 at the price of one fsync per recorded interaction.
 
 Concurrency: connections come from a small pool, one per concurrent caller, so the gRPC
-thread pool reads in parallel (WAL readers do not block each other nor the writer). Several
-processes may share the file: writes take the write lock up front (``BEGIN IMMEDIATE``) and
-wait up to the busy timeout for it instead of failing with "database is locked".
+thread pool reads in parallel (WAL readers do not block each other nor the writer); writers of
+one process queue on a lock. Several processes may share the file: writes take SQLite's write
+lock up front (``BEGIN IMMEDIATE``) and wait up to the busy timeout for it instead of failing
+with "database is locked".
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ class SqliteStore:
         self._retention = retention_seconds
         self._clock = clock
         self._synchronous = synchronous
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the pool
+        # SQLite has one writer at a time anyway; queueing this process's writers on a lock
+        # is fair and instant, where the busy handler would sleep and poll (up to 100 ms).
+        self._write_lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
         try:
@@ -101,7 +105,7 @@ class SqliteStore:
         row = (customer_id, item.interaction_id, item.action_id, item.channel)
         row += (int(item.outcome), float(item.at), item.decision_id)
         cutoff = retention_cutoff(self._clock, self._retention)
-        with self._connection("record") as conn:
+        with self._write_lock, self._connection("record") as conn:
             conn.execute("BEGIN IMMEDIATE")
             inserted = conn.execute(_INSERT, row).rowcount == 1
             if inserted:

@@ -1,0 +1,178 @@
+"""Threads, processes and kill -9 against the backends that are shared."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from store_helpers import StoreFactory
+
+from nba.store import StoredInteraction
+
+THREADS = 8
+PER_THREAD = 200
+RETENTION = 10 * 365 * 86400.0  # far longer than the wall-clock timestamps' age
+WORKER = Path(__file__).with_name("store_worker.py")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_threads(target: Callable[[int], None]) -> None:
+    """Runs target(0..THREADS-1) in threads released together; re-raises their errors."""
+    barrier = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            target(n)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def test_concurrent_records_are_all_kept(make_store: StoreFactory, shared_url: str) -> None:
+    store = make_store(shared_url, retention_seconds=RETENTION, clock=time.time)
+    now = time.time()
+
+    def record(n: int) -> None:
+        for i in range(PER_THREAD):
+            interaction = StoredInteraction("offer", "web", 1, now + i * 1e-3, f"t{n}-{i}")
+            assert store.record("c-1", interaction) is True
+
+    run_threads(record)
+
+    history = store.history("c-1", since=0)
+    assert len(history) == THREADS * PER_THREAD
+    assert len({i.interaction_id for i in history}) == THREADS * PER_THREAD
+
+
+@pytest.mark.parametrize("shared_instance", [True, False], ids=["one-store", "store-per-thread"])
+def test_the_same_interaction_from_many_threads_is_recorded_once(
+    make_store: StoreFactory, shared_url: str, shared_instance: bool
+) -> None:
+    """Each thread records the same 50 ids in the same order, racing on every one; with a
+    store per thread this is several replicas recording one retry at once."""
+    count = 1 if shared_instance else THREADS
+    stores = [
+        make_store(shared_url, retention_seconds=RETENTION, clock=time.time) for _ in range(count)
+    ]
+    now = time.time()
+    wins = [0] * THREADS
+
+    def record(n: int) -> None:
+        store = stores[n % len(stores)]
+        for i in range(50):
+            wins[n] += store.record("c-1", StoredInteraction("offer", "web", 1, now, f"same-{i}"))
+
+    run_threads(record)
+
+    assert sum(wins) == 50
+    assert len(stores[0].history("c-1", since=0)) == 50
+
+
+def test_memory_store_is_thread_safe(make_store: StoreFactory) -> None:
+    store = make_store("memory://", retention_seconds=RETENTION, clock=time.time)
+    now = time.time()
+    wins = [0] * THREADS
+
+    def record(n: int) -> None:
+        for i in range(PER_THREAD):
+            wins[n] += store.record("c-1", StoredInteraction("o", "web", 1, now + i, f"t{n}-{i}"))
+            wins[n] += store.record("c-1", StoredInteraction("o", "web", 1, now, f"same-{i}"))
+
+    run_threads(record)
+
+    assert sum(wins) == THREADS * PER_THREAD + PER_THREAD
+    assert len(store.history("c-1", since=0)) == THREADS * PER_THREAD + PER_THREAD
+
+
+def start_worker(url: str, prefix: str, count: int, *, hang: bool = False) -> subprocess.Popen[str]:
+    """A store_worker.py process that has opened the store and waits for a line on stdin."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(WORKER.parent)])}
+    argv = [sys.executable, str(WORKER), url, "c-1", prefix, str(count)]
+    proc = subprocess.Popen(
+        argv + (["--hang"] if hang else []),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_two_processes_record_concurrently(make_store: StoreFactory, shared_url: str) -> None:
+    make_store(shared_url, retention_seconds=RETENTION).ping()  # create the sqlite file first
+    workers = [start_worker(shared_url, f"p{n}", 300) for n in range(2)]
+    try:
+        for proc in workers:  # both are ready: release them together
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in workers:
+            out, _ = proc.communicate(timeout=30)
+            assert (proc.returncode, out.strip()) == (0, "ok")
+    finally:
+        for proc in workers:
+            proc.kill()
+            proc.communicate()
+
+    store = make_store(shared_url, retention_seconds=RETENTION, clock=time.time)
+    ids = {i.interaction_id for i in store.history("c-1", since=0)}
+    assert ids == {f"p{n}-{i}" for n in range(2) for i in range(300)}
+
+
+def test_an_acknowledged_sqlite_record_survives_kill_9(
+    make_store: StoreFactory, sqlite_url: str
+) -> None:
+    proc = start_worker(sqlite_url, "durable", 20, hang=True)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "ok"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+
+    store = make_store(sqlite_url, retention_seconds=RETENTION, clock=time.time)
+    ids = [i.interaction_id for i in store.history("c-1", since=0)]
+    assert ids == [f"durable-{i}" for i in range(20)]
+
+
+def test_a_busy_sqlite_store_shares_its_file_with_a_second_instance(
+    make_store: StoreFactory, sqlite_url: str
+) -> None:
+    """Two store instances in one process (two pools) interleave writes and reads."""
+    first = make_store(sqlite_url, retention_seconds=RETENTION, clock=time.time)
+    second = make_store(sqlite_url, retention_seconds=RETENTION, clock=time.time)
+    now = time.time()
+
+    def record(n: int) -> None:
+        store = (first, second)[n % 2]
+        for i in range(50):
+            store.record("c-1", StoredInteraction("o", "web", 1, now + i, f"t{n}-{i}"))
+            store.history("c-1", since=0)
+
+    run_threads(record)
+
+    assert len(first.history("c-1", since=0)) == THREADS * 50
+    assert second.history("c-1", since=0) == first.history("c-1", since=0)
