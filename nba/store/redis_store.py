@@ -63,21 +63,28 @@ def customer_keys(customer_id: str) -> tuple[str, str]:
 
 
 def encode_entry(interaction: StoredInteraction) -> str:
-    """A compact sorted-set member. ``at`` is the score, so it is not repeated here; the id
-    makes members unique. JSON escapes whatever characters the ids contain."""
+    """A compact sorted-set member; the id makes members unique and JSON escapes whatever
+    characters the ids contain. ``at`` is also the score, but repeating it here lets history
+    skip WITHSCORES, which measured ~35 us slower per 20-entry read than a few bytes more."""
     fields = [
         interaction.interaction_id,
         interaction.action_id,
         interaction.channel,
         int(interaction.outcome),
+        float(interaction.at),
         interaction.decision_id,
     ]
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
-def decode_entry(member: str, at: float) -> StoredInteraction:
-    interaction_id, action_id, channel, outcome, decision_id = json.loads(member)
-    return StoredInteraction(action_id, channel, outcome, at, interaction_id, decision_id)
+def decode_entries(members: list[str]) -> list[StoredInteraction]:
+    """Decodes members of the entries set. Parsing them as one JSON array costs half as much
+    as one json.loads per member, and this runs on every Decide."""
+    rows = json.loads(f"[{','.join(members)}]")
+    return [
+        StoredInteraction(action_id, channel, outcome, at, interaction_id, decision_id)
+        for interaction_id, action_id, channel, outcome, at, decision_id in rows
+    ]
 
 
 class RedisStore:
@@ -122,8 +129,13 @@ class RedisStore:
         since = max(since, retention_cutoff(self._clock, self._retention))
         entries_key, _ = customer_keys(customer_id)
         with self._errors("history"):
-            rows = self._client.zrangebyscore(entries_key, since, "+inf", withscores=True)
-        return [decode_entry(member, at) for member, at in rows]
+            members = self._client.zrangebyscore(entries_key, since, "+inf")
+        try:
+            return decode_entries(members)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(
+                f"redis history failed at {self._url}: undecodable entry in {entries_key!r}: {exc}"
+            ) from exc
 
     def ping(self) -> None:
         with self._errors("ping"):

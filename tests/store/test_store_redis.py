@@ -7,7 +7,7 @@ import redis
 from redis.crc import key_slot
 from store_helpers import START, FakeClock, StoreFactory
 
-from nba.store import StoredInteraction
+from nba.store import StoredInteraction, StoreError
 from nba.store.redis_store import customer_keys
 
 CUSTOMERS = ["c-42", "a|b", "x:y", "{c}", "}c{", "a}b", "{", "}", "%7B", "顧客🙂", "{}", " "]
@@ -61,3 +61,13 @@ def test_trimming_removes_entries_and_their_ids(
     entries, ids = customer_keys("c-1")
     assert redis_client.zrange(ids, 0, -1) == ["i-new"]
     assert redis_client.zcard(entries) == 1
+
+
+@pytest.mark.redis
+def test_a_foreign_entry_is_a_store_error(
+    redis_url: str, redis_client: redis.Redis, make_store: StoreFactory
+) -> None:
+    redis_client.zadd(customer_keys("c-1")[0], {"not|json": START})
+
+    with pytest.raises(StoreError, match="undecodable entry"):
+        make_store(redis_url).history("c-1", since=0)
