@@ -1,0 +1,38 @@
+"""Pipeline stage 2, context: the request's interactions merged with the stored history.
+
+A client may send interactions the store already holds (it reported them through
+RecordOutcome and also keeps its own recent list). Counting both would double every
+cap and cooldown, so interactions are identified by content (customer, action, channel,
+outcome, time to the microsecond) and each is kept once. Interactions after `as_of`
+are dropped: a decision replayed for a past moment must not see the future.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from nba.request import DecisionRequest
+from nba.store import StoredInteraction, interaction_key
+
+
+def merge_history(request: DecisionRequest, stored: Iterable[StoredInteraction]) -> DecisionRequest:
+    """The request with its interactions and the stored ones, deduplicated, oldest first."""
+    seen: set[str] = set()
+    merged: list[StoredInteraction] = []
+    customer = request.customer_id
+    for item in (*request.interactions, *stored):
+        if item.at > request.as_of:
+            continue
+        key = interaction_key(customer, item.action_id, item.channel, item.outcome, item.at)
+        if key in seen:
+            continue
+        seen.add(key)
+        merged.append(item)
+    merged.sort(key=lambda i: i.at)
+    return replace(request, interactions=tuple(merged))
+
+
+def within_window(at: float, as_of: float, window_seconds: int | None) -> bool:
+    """The one definition of "in the last N days": as_of - N <= at <= as_of."""
+    return at <= as_of and (window_seconds is None or as_of - at <= window_seconds)

@@ -1,0 +1,108 @@
+"""The decision pipeline for one loaded rule set.
+
+    stage       module
+    validate    request.py     proto -> checked DecisionRequest (profile schema from the rules)
+    context     context.py     stored history merged with the request's interactions
+    facts       facts.py       term values: profile, lifecycle, touchpoint, history counts
+    rules       engine/        which rules hold (durable_rules, or the reference evaluator)
+                engagement.py  what they mean per action: eligible, suppressed, weighted
+    policies    policies.py    consent, channel selection
+    arbitrate   arbitrate.py   score, rank, diversify, cut; fallback when nothing qualifies
+    respond     respond.py     DecideResponse
+
+A Decider is built once per rule-set load (every per-load cache hangs off it) and is
+immutable afterwards: a reload builds a new one and swaps it in whole.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from nba.arbitrate import arbitrate, pick_fallback
+from nba.context import merge_history
+from nba.engagement import engage
+from nba.engine import RuleEngine, make_engine
+from nba.policies import PolicyStage
+from nba.request import DecisionRequest, RequestValidator
+from nba.respond import Decision, Pick, ResponseBuilder
+from nba.ruleset.ruleset import RuleSet
+from nba.store import InteractionStore
+from nba.v1 import decisioning_pb2 as pb
+
+UNBOUNDED_HISTORY_SECONDS = 400 * 86400  # counts without a window look this far back
+
+
+class Decider:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        engine: str | RuleEngine = "durable",
+        store: InteractionStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ruleset = ruleset
+        self.validator = RequestValidator(ruleset)
+        self.engine = make_engine(ruleset, engine) if isinstance(engine, str) else engine
+        self.policies = PolicyStage(ruleset)
+        self.responses = ResponseBuilder(ruleset)
+        self.store = store
+        self.clock = clock
+        self.history_seconds = history_horizon(ruleset)
+
+    @property
+    def version(self) -> str:
+        return self.ruleset.version
+
+    def decide(self, message: pb.DecideRequest) -> pb.DecideResponse:
+        """The whole pipeline. Raises RequestError for a malformed request."""
+        request = self.validator.validate(message, self.clock())
+        return self.responses.build(self.decide_request(request))
+
+    def decide_request(self, request: DecisionRequest) -> Decision:
+        if self.store is not None:
+            stored = self.store.history(request.customer_id, request.as_of - self.history_seconds)
+            request = merge_history(request, stored)
+        fired = self.engine.fire(request)
+        explain = request.explain
+        engagement = engage(self.ruleset, fired, explain)
+        candidates, excluded_by_policy = self.policies.apply(
+            request, engagement.candidates, explain
+        )
+        ranked, excluded_by_rank = arbitrate(self.ruleset, request, candidates, explain)
+        picks = [
+            Pick(rank, s.candidate.action, s.candidate.channel, s)
+            for rank, s in enumerate(ranked, start=1)
+        ]
+        if not picks:
+            picks = self._fallback(request)
+        return Decision(
+            decision_id=uuid.uuid4().hex,
+            ruleset_version=self.ruleset.version,
+            request=request,
+            picks=picks,
+            excluded=[*engagement.excluded, *excluded_by_policy, *excluded_by_rank],
+            segments=engagement.segments,
+            fired=fired,
+        )
+
+    def _fallback(self, request: DecisionRequest) -> list[Pick]:
+        found = pick_fallback(self.ruleset, request, self.policies)
+        if found is None:
+            return []
+        fallback, channel = found
+        action = self.ruleset.actions[fallback.action]
+        return [Pick(1, action, channel, None, fallback=True, fallback_from=fallback)]
+
+
+def history_horizon(ruleset: RuleSet) -> float:
+    """How far back the rules look: the longest count window (unbounded counts: 400 days)."""
+    from nba.ruleset.resolve import CountTerm
+
+    windows = [
+        t.window_seconds or UNBOUNDED_HISTORY_SECONDS
+        for t in ruleset.terms.values()
+        if isinstance(t, CountTerm)
+    ]
+    return float(max(windows, default=86400))

@@ -1,0 +1,382 @@
+"""The one adapter between nba and durable_rules.
+
+durable_rules 2.0.28 is unmaintained and has sharp edges (see README, "durable_rules").
+This module is the only place that touches it, and it guards every edge we know of:
+
+- Its `Host` class costs ~26 µs per fired rule (Python closures, whole state as JSON,
+  timer threads that fail 1 request in 20k under threads). We drive the C functions of
+  `durable_rules_engine` directly: assert, then drain actions, ~1 µs per fired rule.
+- A fact that matches more than 64 condition branches at once fails with error 303.
+  Rules are split into rulesets ("chunks") whose simultaneously matchable branches stay
+  under BRANCH_BUDGET; a fact with more than 255 properties fails (302), so each chunk's
+  fact carries only the properties its rules read, under PROPERTY_BUDGET.
+- The JSON parser rejects exponents (`1e-05` is error 204): floats are written in
+  fixed-point, in rule definitions and in facts.
+- Unary `$not` silently matches nothing and `$in` does not parse: negation is pushed
+  down to the leaves at compile time and membership becomes `$or` of equalities.
+- A condition without a type test can match the engine's own state object and loop:
+  every rule tests `t == "f"`.
+- Deleting a state with undrained actions corrupts the heap (a crash later, elsewhere);
+  a state never deleted leaks until MemoryError. Each chunk keeps ONE working-memory
+  state: a request asserts its fact, drains every action, then retracts the fact. After
+  any engine error the state is drained and replaced.
+- A rule with `$or` fires once per matching branch: fired rules are deduplicated.
+- The C code never releases the GIL and the working memory is shared: evaluation is
+  serialised by a lock (threads would not run it in parallel anyway; use processes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import durable_rules_engine as engine
+
+from nba.errors import EngineError, RuleError, RuleSetError
+from nba.facts import FactBuilder
+from nba.request import DecisionRequest
+from nba.ruleset.resolve import AllOf, AnyOf, Cmp, Const, Expr, Not, SegmentTerm
+from nba.ruleset.ruleset import Rule, RuleSet
+
+log = logging.getLogger(__name__)
+
+BRANCH_BUDGET = 48  # measured limit is 64 matching branches per fact; keep a margin
+PROPERTY_BUDGET = 240  # measured limit is 255 properties per fact, sid/id/t included
+FACT_TYPE = "f"
+
+_NEGATE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+_OPERATOR = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+_names = itertools.count()
+
+
+# ---------------------------------------------------------------------------- JSON text
+
+
+def json_value(value: Any) -> str:
+    """JSON text durable_rules can parse: no exponents, ever."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text or "E" in text:
+            text = format(Decimal(text), "f")
+            if "." not in text:
+                text += ".0"  # stay a double: the engine reads a bare integer as int64
+        return text
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_text(obj: Any) -> str:
+    """A rule definition as JSON text, with json_value for every scalar."""
+    if isinstance(obj, dict):
+        inner = ",".join(f"{json_value(str(k))}:{json_text(v)}" for k, v in obj.items())
+        return "{" + inner + "}"
+    if isinstance(obj, list | tuple):
+        return "[" + ",".join(json_text(v) for v in obj) + "]"
+    return json_value(obj)
+
+
+# ---------------------------------------------------------------------------- compile
+
+
+@dataclass(frozen=True, slots=True)
+class _Atom:
+    """One test durable_rules can express: `key op value`, or `key` is absent."""
+
+    key: str
+    op: str  # == != < <= > >= or "nex"
+    value: Any = None
+
+
+_Nnf = _Atom | tuple[str, tuple[Any, ...]] | bool  # ("and"|"or", items) or a constant
+
+
+def to_nnf(expr: Expr, negate: bool = False) -> _Nnf:
+    """Negation pushed to the leaves, keeping the rule: a test on a missing value is false.
+
+    So `not (age >= 18)` is `age < 18 or age is missing`; for values that are always
+    present (lifecycle, counts, segment flags) the missing branch is left out.
+    """
+    if isinstance(expr, Const):
+        return expr.value != negate
+    if isinstance(expr, Not):
+        return to_nnf(expr.item, not negate)
+    if isinstance(expr, AllOf | AnyOf):
+        is_and = isinstance(expr, AllOf) != negate
+        items = tuple(to_nnf(i, negate) for i in expr.items)
+        return _simplify("and" if is_and else "or", items)
+    assert isinstance(expr, Cmp)
+    op = _NEGATE[expr.op] if negate else expr.op
+    atom = _Atom(expr.term.key, op, expr.value)
+    if negate and expr.term.may_be_missing:
+        return ("or", (atom, _Atom(expr.term.key, "nex")))
+    return atom
+
+
+def _simplify(kind: str, items: tuple[_Nnf, ...]) -> _Nnf:
+    neutral, absorbing = (True, False) if kind == "and" else (False, True)
+    kept: list[_Nnf] = []
+    for item in items:
+        if item is absorbing:
+            return absorbing
+        if item is neutral:
+            continue
+        if isinstance(item, tuple) and item[0] == kind:
+            kept.extend(item[1])  # flatten (a and (b and c))
+        else:
+            kept.append(item)
+    if not kept:
+        return neutral
+    return kept[0] if len(kept) == 1 else (kind, tuple(kept))
+
+
+def to_durable(node: _Nnf) -> dict[str, Any]:
+    if isinstance(node, _Atom):
+        if node.op == "nex":
+            return {"$nex": {node.key: 1}}
+        if node.op == "==":
+            return {node.key: node.value}
+        return {_OPERATOR[node.op]: {node.key: node.value}}
+    assert isinstance(node, tuple)
+    kind, items = node
+    return {f"${kind}": [to_durable(i) for i in items]}
+
+
+def branches(node: _Nnf) -> int:
+    """How many branches of a condition can match one fact at once (and so fire)."""
+    if isinstance(node, _Atom | bool):
+        return 1
+    kind, items = node
+    if kind == "and":
+        total = 1
+        for item in items:
+            total *= branches(item)
+        return total
+    if _exclusive(items):
+        return 1
+    return sum(branches(i) for i in items)
+
+
+def _exclusive(items: tuple[_Nnf, ...]) -> bool:
+    """Alternatives on one key that no single value can satisfy twice."""
+    if not all(isinstance(i, _Atom) for i in items):
+        return False
+    atoms: list[_Atom] = list(items)  # type: ignore[arg-type]
+    if len({a.key for a in atoms}) != 1:
+        return False
+    equal = [a.value for a in atoms if a.op == "=="]
+    absent = [a for a in atoms if a.op == "nex"]
+    other = [a for a in atoms if a.op not in ("==", "nex")]
+    distinct = len(set(map(repr, equal))) == len(equal)
+    return distinct and len(absent) <= 1 and (not other or (len(other) == 1 and not equal))
+
+
+def keys_of(node: _Nnf) -> set[str]:
+    if isinstance(node, _Atom):
+        return {node.key}
+    if isinstance(node, bool):
+        return set()
+    return set().union(*(keys_of(i) for i in node[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: Rule
+    condition: dict[str, Any]  # the durable_rules JSON form
+    branches: int
+    keys: frozenset[str]
+
+
+def compile_rule(rule: Rule) -> CompiledRule | None:
+    """The durable form of one rule, or None when its condition can never hold."""
+    nnf = to_nnf(rule.expr)
+    if nnf is False:
+        return None
+    test: dict[str, Any] = {"t": FACT_TYPE}
+    condition = test if nnf is True else {"$and": [test, to_durable(nnf)]}
+    return CompiledRule(rule, condition, branches(nnf), frozenset(keys_of(nnf)))
+
+
+# ---------------------------------------------------------------------------- chunks
+
+
+class Chunk:
+    """One durable_rules ruleset holding some rules of one stratum, and its working state."""
+
+    def __init__(self, rules: list[CompiledRule], label: str) -> None:
+        self.rules = {f"r{c.rule.index}": c.rule for c in rules}
+        self.keys = tuple(sorted(set().union(*(c.keys for c in rules))))
+        definition = {
+            name: {"all": [{"m": c.condition}]} for name, c in zip(self.rules, rules, strict=True)
+        }
+        self.handle = engine.create_ruleset(f"{label}_{next(_names)}", json_text(definition))
+        self.sid = self._new_sid()
+
+    @staticmethod
+    def _new_sid() -> str:
+        return f"w{next(_names)}"
+
+    def fire(self, body: str) -> list[Rule]:
+        """Assert one fact (its properties as JSON text), collect fired rules, retract it."""
+        fact = f'{{"sid":"{self.sid}","id":"f","t":"{FACT_TYPE}"{body}}}'
+        try:
+            code, state = engine.assert_fact(self.handle, fact)
+            if code == 1:  # matched no rule: nothing stored, nothing to retract
+                return []
+            if code != 0:
+                raise EngineError(f"durable_rules refused a fact (code {code})")
+            fired = self._drain(state)
+            engine.retract_fact(self.handle, fact)
+            self._drain(state)  # retraction queues nothing today; stay safe if it does
+        except (engine.error, EngineError) as exc:
+            self._reset()
+            raise EngineError(f"durable_rules failed: {exc}") from exc
+        rules = self.rules
+        return [rules[name] for name in dict.fromkeys(fired)]
+
+    def _drain(self, state: int) -> list[str]:
+        fired: list[str] = []
+        result = engine.start_action_for_state(self.handle, state)
+        while result is not None:
+            messages = result[1] if isinstance(result, tuple) else result
+            fired.append(messages[2 : messages.index('"', 2)])  # '{"r12": {...}}'
+            result = engine.complete_and_start_action(self.handle, state)
+        return fired
+
+    def _reset(self) -> None:
+        """Abandon the working state after an engine error and start a fresh one.
+
+        The old state may hold undrained actions, and deleting such a state corrupts the
+        heap, so it is left in place: one leaked state per engine error, which is a bug
+        to report anyway, is the safe trade.
+        """
+        log.error("durable_rules state %s abandoned after an engine error", self.sid)
+        self.sid = self._new_sid()
+
+
+def plan_chunks(compiled: list[CompiledRule]) -> list[list[CompiledRule]]:
+    """Greedy split into chunks within the branch and property budgets, in rule order."""
+    chunks: list[list[CompiledRule]] = []
+    current: list[CompiledRule] = []
+    used_branches = 0
+    keys: set[str] = set()
+    for item in compiled:
+        fits = (
+            used_branches + item.branches <= BRANCH_BUDGET
+            and len(keys | item.keys) <= PROPERTY_BUDGET
+        )
+        if current and not fits:
+            chunks.append(current)
+            current, used_branches, keys = [], 0, set()
+        current.append(item)
+        used_branches += item.branches
+        keys |= item.keys
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _too_complex(compiled: Iterable[CompiledRule]) -> list[RuleError]:
+    errors = []
+    for item in compiled:
+        if item.branches > BRANCH_BUDGET:
+            errors.append(
+                RuleError(
+                    "too-complex",
+                    f"condition of rule '{item.rule.id}' has {item.branches} alternative branches"
+                    f" that can hold at once; expected at most {BRANCH_BUDGET}"
+                    " (split it into several rules, or use `in [...]` on one attribute)",
+                    item.rule.location,
+                )
+            )
+        elif len(item.keys) > PROPERTY_BUDGET:
+            errors.append(
+                RuleError(
+                    "too-complex",
+                    f"condition of rule '{item.rule.id}' reads {len(item.keys)} values;"
+                    f" expected at most {PROPERTY_BUDGET}",
+                    item.rule.location,
+                )
+            )
+    return errors
+
+
+# ---------------------------------------------------------------------------- engine
+
+
+class DurableEngine:
+    """Evaluates a rule set on durable_rules: compiled once, then one fact per chunk."""
+
+    name = "durable_rules"
+
+    def __init__(self, ruleset: RuleSet, facts: FactBuilder | None = None) -> None:
+        self.ruleset = ruleset
+        self.facts = facts or FactBuilder(ruleset)
+        self.never: list[Rule] = []  # rules whose condition is false whatever the facts
+        compiled_strata: list[list[CompiledRule]] = []
+        for stratum in ruleset.strata:
+            compiled: list[CompiledRule] = []
+            for index in stratum:
+                item = compile_rule(ruleset.rules[index])
+                if item is None:
+                    self.never.append(ruleset.rules[index])
+                else:
+                    compiled.append(item)
+            compiled_strata.append(compiled)
+        errors = _too_complex(c for s in compiled_strata for c in s)
+        if errors:
+            raise RuleSetError(errors)
+        label = f"nba_{ruleset.version}"
+        self.strata: list[list[Chunk]] = [
+            [Chunk(part, label) for part in plan_chunks(stratum)] for stratum in compiled_strata
+        ]
+        self._defaults = _defaults(ruleset)
+        self._lock = threading.Lock()
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(s) for s in self.strata)
+
+    def fire(self, request: DecisionRequest) -> list[Rule]:
+        """Every rule whose condition holds for this request, segments first."""
+        props = self.facts.build(request)
+        return self.fire_props(props)
+
+    def fire_props(self, props: dict[str, Any]) -> list[Rule]:
+        fragments = {key: f',"{key}":{json_value(value)}' for key, value in props.items()}
+        defaults = self._defaults
+        fired: list[Rule] = []
+        with self._lock:
+            for stratum in self.strata:
+                segments: list[str] = []
+                for chunk in stratum:
+                    body = "".join(fragments.get(k) or defaults.get(k, "") for k in chunk.keys)
+                    for rule in chunk.fire(body):
+                        fired.append(rule)
+                        if rule.segment is not None:
+                            segments.append(rule.segment)
+                for segment in segments:  # facts for the next strata to match on
+                    key = SegmentTerm(segment).key
+                    fragments[key] = f',"{key}":true'
+        return fired
+
+
+def _defaults(ruleset: RuleSet) -> dict[str, str]:
+    """Fragments for values that are never missing: counts (0) and segment flags (false)."""
+    defaults = {}
+    for key, term in ruleset.terms.items():
+        if isinstance(term, SegmentTerm):
+            defaults[key] = f',"{key}":false'
+        elif not term.may_be_missing and term.value_type == "number":
+            defaults[key] = f',"{key}":0'
+    return defaults

@@ -1,0 +1,98 @@
+"""Errors of nba, as data.
+
+Rule-file problems are collected, not raised one at a time: a rule author fixing a file
+wants every error at once, each with where it is and what was expected.
+
+    Exception
+     ├── RuleSetError        a rule set failed to load; .errors holds every RuleError
+     ├── RequestError        a decision request is malformed; .field names the culprit
+     └── EngineError         the rule engine failed while evaluating (a bug, never input)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """A place in a rule file; line and column count from 1."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleError:
+    """One problem in a rule set: a fixed code, where it is, what was wrong and expected."""
+
+    code: str
+    message: str
+    location: Location | None = None
+    hint: str = ""
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}{self.severity}[{self.code}]: {self.message}{hint}"
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        loc = self.location
+        return (loc.file, loc.line, loc.column, self.code) if loc else ("", 0, 0, self.code)
+
+    def as_dict(self) -> dict[str, object]:
+        loc = self.location
+        return {
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+            "column": loc.column if loc else None,
+            "severity": str(self.severity),
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint or None,
+        }
+
+
+class RuleSetError(Exception):
+    """A rule set did not load. Holds every error, sorted by location."""
+
+    def __init__(self, errors: Iterable[RuleError]) -> None:
+        self.errors = sorted(errors, key=RuleError.sort_key)
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        count = len(self.errors)
+        head = f"{count} error{'s' if count != 1 else ''} occurred:"
+        return "\n".join([head, *(str(e) for e in self.errors)])
+
+
+class RequestError(ValueError):
+    """A decision request is malformed. `field` is the request path, e.g. `profile.age`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class EngineError(RuntimeError):
+    """The rule engine failed on a valid request: a bug to report, never the caller's fault."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A suggestion for a misspelt name, or "" when nothing is close."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""

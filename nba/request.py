@@ -1,0 +1,228 @@
+"""Pipeline stage 1, validate: a DecideRequest proto becomes a checked DecisionRequest.
+
+The profile arrives as a google.protobuf.Struct, typed only as JSON is. Its real schema
+is the rule set's, so each loaded rule set gets a pydantic model generated from its
+`profile` section (strict types, enum values, bounds, required attributes). Everything
+else in the request is already typed by protobuf and only needs semantic checks (a known
+stage, a known channel, a set timestamp). The first problem found is raised as a
+RequestError naming the field; the gRPC layer turns it into INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from google.protobuf import struct_pb2
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    create_model,
+)
+
+from nba.errors import RequestError, did_you_mean
+from nba.ruleset.model import AttributeSpec, AttributeType
+from nba.ruleset.ruleset import RuleSet
+from nba.store import StoredInteraction
+from nba.v1 import decisioning_pb2 as pb
+
+OUTBOUND = "outbound"
+MAX_RESULTS_LIMIT = 100
+MAX_INTERACTIONS = 1000
+OUTCOME_NAMES = {v.number: v.name for v in pb.Outcome.DESCRIPTOR.values}
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    """A request that passed validation. Times are unix seconds (UTC)."""
+
+    customer_id: str
+    profile: Mapping[str, Any]
+    lifecycle: str
+    channel: str  # the touchpoint channel, or "outbound"
+    placement: str
+    intent: str
+    interactions: tuple[StoredInteraction, ...]
+    consent: Mapping[str, bool]
+    max_results: int
+    explain: bool
+    as_of: float
+    preferred_channels: tuple[str, ...]
+    time_zone: str
+
+    @property
+    def outbound(self) -> bool:
+        return self.channel == OUTBOUND
+
+
+class RequestValidator:
+    """Validates requests against one rule set; built once per load."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self.profile_model = profile_model(ruleset.attributes)
+        self.stages = frozenset(ruleset.stages)
+        self.channels = frozenset(ruleset.channels)
+
+    def validate(self, msg: pb.DecideRequest, now: float | None = None) -> DecisionRequest:
+        if not msg.customer_id:
+            raise RequestError("customer_id", "is required; expected the customer's id")
+        lifecycle = msg.lifecycle_stage
+        if lifecycle not in self.stages:
+            self._unknown("lifecycle_stage", lifecycle, self.ruleset.stages, "lifecycle stage")
+        channel = msg.touchpoint.channel or OUTBOUND
+        if channel != OUTBOUND and channel not in self.channels:
+            self._unknown("touchpoint.channel", channel, self.ruleset.channels, "channel")
+        if not 0 <= msg.max_results <= MAX_RESULTS_LIMIT:
+            raise RequestError(
+                "max_results", f"is {msg.max_results}; expected 0 (default) to {MAX_RESULTS_LIMIT}"
+            )
+        consent = dict(msg.consent)
+        for key in consent:
+            if key not in self.channels:
+                self._unknown(f'consent["{key}"]', key, self.ruleset.channels, "channel")
+        preferred = tuple(msg.preferred_channels)
+        for i, key in enumerate(preferred):
+            if key not in self.channels:
+                self._unknown(f"preferred_channels[{i}]", key, self.ruleset.channels, "channel")
+        as_of = _seconds(msg.as_of) if msg.HasField("as_of") else (now or time.time())
+        return DecisionRequest(
+            customer_id=msg.customer_id,
+            profile=self.profile(msg.profile),
+            lifecycle=lifecycle,
+            channel=channel,
+            placement=msg.touchpoint.placement,
+            intent=msg.touchpoint.intent,
+            interactions=interactions(msg.interactions),
+            consent=consent,
+            max_results=msg.max_results or self.ruleset.arbitration.max_results,
+            explain=msg.explain,
+            as_of=as_of,
+            preferred_channels=preferred,
+            time_zone=msg.time_zone or self.ruleset.meta.time_zone,
+        )
+
+    def profile(self, struct: struct_pb2.Struct) -> dict[str, Any]:
+        values = struct_values(struct)
+        try:
+            model = self.profile_model.model_validate(values)
+        except ValidationError as exc:
+            raise self._profile_error(exc) from None
+        return {name: getattr(model, name) for name in model.model_fields_set}
+
+    def _profile_error(self, exc: ValidationError) -> RequestError:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else ""
+        field = f"profile.{name}" if name else "profile"
+        if err["type"] == "extra_forbidden":
+            hint = did_you_mean(name, self.ruleset.attributes)
+            return RequestError(
+                field,
+                "is not a declared profile attribute"
+                + (f" ({hint})" if hint else "; expected one of the rule set's schema"),
+            )
+        if err["type"] == "missing":
+            return RequestError(field, "is required by the rule set's schema")
+        got = err.get("input")
+        return RequestError(field, f"{err['msg']} (got {got!r})")
+
+    @staticmethod
+    def _unknown(field: str, value: str, known: Any, what: str) -> None:
+        hint = did_you_mean(value, known)
+        shown = f"'{value}'" if value else "empty"
+        listing = ", ".join(known)
+        raise RequestError(
+            field,
+            f"{shown} is not a known {what}; expected one of {listing}"
+            + (f" ({hint})" if hint else ""),
+        )
+
+
+def interactions(messages: Any) -> tuple[StoredInteraction, ...]:
+    if len(messages) > MAX_INTERACTIONS:
+        raise RequestError(
+            "interactions", f"has {len(messages)} entries; expected at most {MAX_INTERACTIONS}"
+        )
+    out = []
+    for i, item in enumerate(messages):
+        if item.outcome == pb.OUTCOME_UNSPECIFIED or item.outcome not in OUTCOME_NAMES:
+            raise RequestError(
+                f"interactions[{i}].outcome", "is unset; expected IMPRESSION, CLICK, ACCEPT, ..."
+            )
+        if not item.HasField("at"):
+            raise RequestError(f"interactions[{i}].at", "is unset; expected when it happened")
+        if not item.action_id:
+            raise RequestError(f"interactions[{i}].action_id", "is required")
+        out.append(StoredInteraction(item.action_id, item.channel, item.outcome, _seconds(item.at)))
+    return tuple(out)
+
+
+def _seconds(ts: Any) -> float:
+    return ts.seconds + ts.nanos / 1e9
+
+
+def struct_values(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain Python values, without MessageToDict (~70 µs) on the hot path.
+
+    Struct numbers are all doubles; whole ones become ints so that an int attribute
+    accepts 35.0 but rejects 35.5. Nulls mean "not sent".
+    """
+    out: dict[str, Any] = {}
+    for key, value in struct.fields.items():
+        converted = _value(value)
+        if converted is not None:
+            out[key] = converted
+    return out
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "list_value":
+        return [_value(v) for v in value.list_value.values]
+    if kind == "struct_value":
+        return struct_values(value.struct_value)
+    return None
+
+
+def profile_model(attributes: Mapping[str, AttributeSpec]) -> type[BaseModel]:
+    """A pydantic model of the declared profile: unknown attributes are rejected."""
+    fields: dict[str, Any] = {}
+    for name, spec in attributes.items():
+        annotation = _annotation(spec)
+        fields[name] = (annotation, ...) if spec.required else (annotation | None, None)
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "Profile",
+        __config__=ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False),
+        **fields,
+    )
+
+
+def _annotation(spec: AttributeSpec) -> Any:
+    bounds = Field(ge=spec.min, le=spec.max)
+    if spec.type == AttributeType.INT:
+        return Annotated[StrictInt, bounds]
+    if spec.type == AttributeType.NUMBER:
+        return Annotated[StrictInt | StrictFloat, bounds]
+    if spec.type == AttributeType.BOOL:
+        return StrictBool
+    if spec.type == AttributeType.STRING:
+        return Annotated[StrictStr, Field(max_length=1000)]
+    choice = Literal[spec.values]  # type: ignore[valid-type]
+    if spec.type == AttributeType.ENUM:
+        return choice
+    return frozenset[choice]  # type: ignore[valid-type]

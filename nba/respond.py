@@ -1,0 +1,150 @@
+"""Pipeline stage 7, respond: a Decision becomes a DecideResponse.
+
+Treatments, offers and the reasons that never change (an action's engagement rules, its
+levers) are built as protobuf messages once per rule-set load; a response copies them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nba.arbitrate import Scored
+from nba.engagement import Exclusion
+from nba.request import DecisionRequest
+from nba.ruleset.ruleset import Action, Fallback, Rule, RuleSet
+from nba.v1 import decisioning_pb2 as pb
+
+_TREATMENT_FIELDS = ("headline", "body", "call_to_action", "script", "subject", "url")
+
+
+@dataclass(slots=True)
+class Pick:
+    """One recommendation of a decision, before it becomes a proto."""
+
+    rank: int
+    action: Action
+    channel: str
+    scored: Scored | None  # None for a fallback
+    fallback: bool = False
+    fallback_from: Fallback | None = None
+
+
+@dataclass(slots=True)
+class Decision:
+    decision_id: str
+    ruleset_version: str
+    request: DecisionRequest
+    picks: list[Pick]
+    excluded: list[Exclusion]
+    segments: list[str]
+    fired: list[Rule] = field(default_factory=list)
+
+
+class ResponseBuilder:
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self.treatments = {
+            (a.id, channel): _treatment(a, channel)
+            for a in ruleset.actions.values()
+            for channel in a.treatments
+        }
+        self.offers = {a.id: _offer(a) for a in ruleset.actions.values() if a.offer is not None}
+        self.static_reasons = {a.id: _static_reasons(ruleset, a) for a in ruleset.actions.values()}
+
+    def build(self, decision: Decision) -> pb.DecideResponse:
+        response = pb.DecideResponse(
+            decision_id=decision.decision_id, ruleset_version=decision.ruleset_version
+        )
+        for pick in decision.picks:
+            self._recommendation(response.recommendations.add(), pick, decision.segments)
+        if decision.request.explain:
+            for item in decision.excluded:
+                response.excluded.add(
+                    action_id=item.action_id,
+                    rule=item.rule,
+                    reason=item.reason,
+                    stage=item.stage,
+                    file=item.location.file if item.location else "",
+                    line=item.location.line if item.location else 0,
+                    channel=item.channel,
+                )
+            response.segments.extend(decision.segments)
+        return response
+
+    def _recommendation(self, rec: pb.Recommendation, pick: Pick, segments: list[str]) -> None:
+        action = pick.action
+        rec.rank = pick.rank
+        rec.action_id = action.id
+        rec.channel = pick.channel
+        rec.purpose = action.purpose.value
+        rec.name = action.name
+        rec.group = action.group
+        rec.fallback = pick.fallback
+        rec.treatment.CopyFrom(self.treatments[(action.id, pick.channel)])
+        offer = self.offers.get(action.id)
+        if offer is not None:
+            rec.offer.CopyFrom(offer)
+        scored = pick.scored
+        if scored is not None:
+            rec.score = scored.score
+            components = rec.components
+            components.propensity = scored.propensity
+            components.context_weight = scored.context_weight
+            components.value = scored.value
+            components.lever = scored.lever
+            rec.reasons.extend(self.static_reasons[action.id])
+            for rule in scored.candidate.weight_rules:
+                rec.reasons.append(
+                    rule_reason(rule, f"x{rule.factor:g}: {rule.reason or rule.source}")
+                )
+        else:
+            rec.reasons.add(
+                rule_id="fallback",
+                kind="fallback",
+                description="Nothing else qualified; the rule set's fallback for this touchpoint",
+                file=pick.fallback_from.location.file if pick.fallback_from else "",
+                line=pick.fallback_from.location.line if pick.fallback_from else 0,
+            )
+
+
+def rule_reason(rule: Rule, description: str = "") -> pb.Reason:
+    return pb.Reason(
+        rule_id=rule.id,
+        file=rule.location.file,
+        line=rule.location.line,
+        kind=rule.kind,
+        description=description or rule.reason or rule.source,
+    )
+
+
+def _static_reasons(ruleset: RuleSet, action: Action) -> list[pb.Reason]:
+    reasons = [rule_reason(r, r.source) for r in ruleset.engagement[action.id]]
+    for lever in ruleset.levers:
+        if action.id in lever.targets:
+            reasons.append(
+                pb.Reason(
+                    rule_id=lever.id,
+                    file=lever.location.file,
+                    line=lever.location.line,
+                    kind="lever",
+                    description=f"x{lever.factor:g}: {lever.description or 'business lever'}",
+                )
+            )
+    return reasons
+
+
+def _treatment(action: Action, channel: str) -> pb.Treatment:
+    spec = action.treatments[channel]
+    message = pb.Treatment(id=spec.id or f"{action.id}.{channel}", channel=channel)
+    for name in _TREATMENT_FIELDS:
+        setattr(message, name, getattr(spec, name))
+    message.attributes.update({k: str(v) for k, v in (spec.model_extra or {}).items()})
+    return message
+
+
+def _offer(action: Action) -> pb.Offer:
+    spec = action.offer
+    assert spec is not None
+    message = pb.Offer(code=spec.code, name=spec.name, terms=spec.terms)
+    message.attributes.update({k: str(v) for k, v in (spec.model_extra or {}).items()})
+    return message

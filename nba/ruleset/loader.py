@@ -1,0 +1,658 @@
+"""Load a rules directory into a RuleSet, collecting every error on the way.
+
+Stages, each adding to one list of errors (nothing stops at the first):
+  1. read and parse each YAML file (syntax errors with their mark);
+  2. validate each file's structure with the pydantic models (unknown keys suggested);
+  3. merge sections across files (duplicate ids name both places);
+  4. check references between sections (channels, groups, actions, fallbacks);
+  5. parse and resolve every condition against the declared schema;
+  6. order segments into strata (a cycle is an error at each segment in it).
+Only a set with no errors is returned; otherwise RuleSetError carries them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from nba.errors import Location, RuleError, RuleSetError, did_you_mean
+from nba.ruleset import conditions as cond
+from nba.ruleset.model import (
+    ID_PATTERN,
+    LIST_SECTIONS,
+    SECTIONS,
+    SINGLE_SECTIONS,
+    ActionSpec,
+    ArbitrationSpec,
+    AttributeSpec,
+    ChannelSpec,
+    Engagement,
+    FallbackSpec,
+    Kind,
+    NamedCondition,
+    RuleSetMeta,
+    RuleSpec,
+    SegmentSpec,
+    StageList,
+    Targets,
+    expand_attribute,
+)
+from nba.ruleset.resolve import BrokenReference, ConditionCheckError, Expr, Scope, resolve
+from nba.ruleset.ruleset import (
+    ENGAGEMENT_STAGES,
+    Action,
+    Fallback,
+    Lever,
+    Rule,
+    RuleSet,
+    Segment,
+)
+from nba.ruleset.yaml_source import Path_, SourceDocument, read_document
+
+EXCLUDED_DIRS = ("tests", "examples")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A list item of some section, with the document and path it came from."""
+
+    item: Any
+    doc: SourceDocument
+    path: Path_
+
+    def at(self, *more: str | int) -> Location:
+        return self.doc.locate((*self.path, *more))
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The YAML files of a rule set: recursive, sorted, minus tests/ and examples/."""
+    files = [
+        p
+        for p in sorted(directory.rglob("*"))
+        if p.suffix in (".yaml", ".yml")
+        and p.is_file()
+        and not any(part in EXCLUDED_DIRS for part in p.relative_to(directory).parts[:-1])
+    ]
+    return files
+
+
+def load_ruleset(directory: str | Path, display_root: str | Path | None = None) -> RuleSet:
+    """Load and check a rule set. Raises RuleSetError listing every problem."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise RuleSetError([RuleError("io", f"rules directory '{root}' does not exist")])
+    shown = Path(display_root) if display_root is not None else root
+    files = rule_files(root)
+    if not files:
+        raise RuleSetError(
+            [RuleError("io", f"no rule files (*.yaml) in '{root}'; expected at least one")]
+        )
+    return _Assembler().assemble([(p, str(shown / p.relative_to(root))) for p in files])
+
+
+def load_documents(named_texts: Iterable[tuple[str, str]]) -> RuleSet:
+    """Load a rule set from in-memory (file name, YAML text) pairs; used by tests and tools."""
+    from nba.ruleset.yaml_source import parse_text
+
+    assembler = _Assembler()
+    docs = []
+    for name, text in named_texts:
+        doc, errors = parse_text(text, name)
+        assembler.errors.extend(errors)
+        if doc is not None:
+            docs.append((doc, hashlib.sha256(text.encode()).hexdigest()))
+    return assembler.assemble_documents(docs)
+
+
+class _Assembler:
+    def __init__(self) -> None:
+        self.errors: list[RuleError] = []
+
+    # -- 1 & 2: files
+    def assemble(self, files: list[tuple[Path, str]]) -> RuleSet:
+        docs = []
+        for path, name in files:
+            doc, errors = read_document(path, name)
+            self.errors.extend(errors)
+            if doc is not None:
+                docs.append((doc, hashlib.sha256(path.read_bytes()).hexdigest()))
+        return self.assemble_documents(docs)
+
+    def assemble_documents(self, docs: list[tuple[SourceDocument, str]]) -> RuleSet:
+        merged = self.merge([doc for doc, _digest in docs])
+        ruleset = self.build(merged, _version(docs), tuple(d.file for d, _ in docs))
+        if self.errors or ruleset is None:
+            raise RuleSetError(self.errors)
+        return ruleset
+
+    # -- 2: structure, item by item
+    def validate(self, model: type[BaseModel], value: Any, doc: SourceDocument, path: Path_) -> Any:
+        """The validated item, or None after recording its errors (located in the file)."""
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            for err in exc.errors():
+                self.pydantic_error(doc, (*path, *err["loc"]), err, model)
+            return None
+
+    def pydantic_error(
+        self, doc: SourceDocument, loc: tuple[Any, ...], err: Any, model: type
+    ) -> None:
+        # Union members add their type names to the path; they are not document keys.
+        path = tuple(p for p in loc if isinstance(p, int) or not _is_type_tag(p))
+        where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(
+            ".[", "["
+        )
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = path[-1]
+            allowed = _allowed_keys(model, [p for p in loc if isinstance(p, str)])
+            message = f"{where}: unknown key '{key}'; expected one of {', '.join(allowed)}"
+            self.error("unknown-key", message, doc.locate(path), did_you_mean(str(key), allowed))
+            return
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        message = err["msg"].removeprefix("Value error, ")
+        hint = ""
+        expected = (err.get("ctx") or {}).get("expected")
+        if kind == "enum" and expected and isinstance(got, str):
+            options = [v.strip(" '") for v in expected.replace(" or ", ", ").split(",")]
+            hint = did_you_mean(got, options)
+        self.error("schema", f"{where}: {message}{shown}", doc.locate(path), hint)
+
+    # -- 3: merge
+    def merge(self, docs: list[SourceDocument]) -> dict[str, Any]:
+        merged: dict[str, Any] = {"broken": {}}
+        for doc in docs:
+            if not isinstance(doc.data, dict):
+                if doc.data not in (None, {}):
+                    self.error(
+                        "structure",
+                        "a rule file is a mapping of sections; expected `section: ...`",
+                        doc.locate(()),
+                    )
+                continue
+            for section, value in doc.data.items():
+                if section not in SECTIONS:
+                    self.error(
+                        "unknown-section",
+                        f"unknown section '{section}'; expected one of {', '.join(SECTIONS)}",
+                        doc.locate((section,)),
+                        did_you_mean(str(section), SECTIONS),
+                    )
+                elif section in LIST_SECTIONS:
+                    self.merge_list(merged, section, value, doc)
+                elif section == "profile":
+                    self.merge_profile(merged, value, doc)
+                else:
+                    self.merge_single(merged, section, value, doc)
+        return merged
+
+    def merge_list(
+        self, merged: dict[str, Any], section: str, value: Any, doc: SourceDocument
+    ) -> None:
+        if not isinstance(value, list):
+            self.error(
+                "schema",
+                f"{section}: expected a list of entries (`- id: ...`)",
+                doc.locate((section,)),
+            )
+            return
+        items = merged.setdefault(section, [])
+        for i, raw in enumerate(value):
+            item = self.validate(LIST_SECTIONS[section], raw, doc, (section, i))
+            if item is not None:
+                items.append(Entry(item, doc, (section, i)))
+            elif isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                # Known but broken: references to it are not reported a second time.
+                merged["broken"].setdefault(section, set()).add(raw["id"])
+                if section == "actions" and isinstance(raw.get("group"), str):
+                    merged["broken"].setdefault("groups", set()).add(raw["group"])
+
+    def merge_profile(self, merged: dict[str, Any], value: Any, doc: SourceDocument) -> None:
+        if not isinstance(value, dict):
+            self.error(
+                "schema", "profile: expected a mapping of attribute: type", doc.locate(("profile",))
+            )
+            return
+        attrs = merged.setdefault("profile", {})
+        for name, raw in value.items():
+            path: Path_ = ("profile", name)
+            if not isinstance(name, str) or not re.match(ID_PATTERN, name):
+                self.error(
+                    "schema",
+                    f"profile.{name}: an attribute name is lowercase snake_case",
+                    doc.locate(path),
+                )
+                continue
+            spec = self.validate(AttributeSpec, expand_attribute(raw), doc, path)
+            if spec is None:
+                merged["broken"].setdefault("profile", set()).add(name)
+            elif name in attrs:
+                self.error(
+                    "duplicate-id",
+                    f"attribute '{name}' is also declared at {attrs[name].at()};"
+                    " expected each attribute once",
+                    doc.locate(path),
+                )
+            else:
+                attrs[name] = Entry(spec, doc, path)
+
+    def merge_single(
+        self, merged: dict[str, Any], section: str, value: Any, doc: SourceDocument
+    ) -> None:
+        if section in merged:
+            self.error(
+                "duplicate-section",
+                f"section '{section}' is also defined at {merged[section].at()};"
+                " expected it once in the rule set",
+                doc.locate((section,)),
+            )
+            return
+        if section == "lifecycle_stages":
+            model = self.validate(StageList, {"stages": value}, doc, ())
+            item = list(model.stages) if model is not None else None
+        else:
+            item = self.validate(SINGLE_SECTIONS[section], value, doc, (section,))
+        if item is not None:
+            merged[section] = Entry(item, doc, (section,))
+        else:
+            merged["broken"].setdefault(section, set()).add(section)
+
+    # -- 4, 5, 6: the set
+    def build(self, merged: dict[str, Any], version: str, files: tuple[str, ...]) -> RuleSet | None:
+        self.broken: dict[str, set[str]] = merged["broken"]
+        for section, what in (
+            ("lifecycle_stages", "the stages a request may name"),
+            ("channels", "at least one channel"),
+            ("actions", "at least one action"),
+        ):
+            if not merged.get(section) and section not in self.broken:
+                self.error("missing-section", f"no `{section}` section; expected {what}")
+        stages_entry = merged.get("lifecycle_stages")
+        stages = tuple(stages_entry.item) if stages_entry else ()
+        if len(set(stages)) != len(stages) and stages_entry:
+            self.error("duplicate-id", "a lifecycle stage is listed twice", stages_entry.at())
+        channel_entries: list[Entry] = self.unique(merged.get("channels", []), "channel")
+        channels = {e.item.id: e.item for e in channel_entries}
+        attributes: dict[str, AttributeSpec] = {
+            k: e.item for k, e in merged.get("profile", {}).items()
+        }
+        segment_entries = self.unique(merged.get("segments", []), "segment")
+        action_entries = self.unique(merged.get("actions", []), "action")
+        rule_entries = self.unique(merged.get("rules", []), "rule")
+        lever_entries = self.unique(merged.get("levers", []), "lever")
+
+        actions = {e.item.id: self.action(e, channels) for e in action_entries}
+        groups = frozenset(a.group for a in actions.values())
+        scope = Scope(
+            attributes=attributes,
+            stages=stages,
+            channels=tuple(channels),
+            segments=frozenset(e.item.id for e in segment_entries),
+            actions=frozenset(actions),
+            groups=groups,
+            broken=frozenset().union(*self.broken.values()),
+        )
+        rules: list[Rule] = []
+        segment_deps: dict[str, set[str]] = {}
+        for entry in segment_entries:
+            spec: SegmentSpec = entry.item
+            rule = self.rule(
+                entry, ("when",), spec.id, "segment", spec.when, scope, segment=spec.id
+            )
+            if rule is not None:
+                rules.append(rule)
+                segment_deps[spec.id] = set(scope.referenced_segments)
+            scope.referenced_segments.clear()
+        for entry in action_entries:
+            rules.extend(self.engagement_rules(entry, scope))
+        for entry in rule_entries:
+            rule_spec: RuleSpec = entry.item
+            effect: Kind = "suppress" if rule_spec.suppress is not None else "weight"
+            targets_spec = (
+                rule_spec.suppress if rule_spec.suppress is not None else rule_spec.weight
+            )
+            assert targets_spec is not None
+            targets = self.targets(targets_spec, actions, groups, entry, effect)
+            factor = getattr(targets_spec, "factor", 1.0)
+            rule = self.rule(
+                entry,
+                ("when",),
+                rule_spec.id,
+                effect,
+                rule_spec.when,
+                scope,
+                reason=rule_spec.reason,
+                targets=targets,
+                factor=factor,
+            )
+            if rule is not None:
+                rules.append(rule)
+            scope.referenced_segments.clear()
+
+        strata = self.stratify(segment_deps, {e.item.id: e for e in segment_entries})
+        last = max(strata.values(), default=-1) + 1
+        rules = [
+            _with(r, index=i, stratum=strata.get(r.segment, 0) if r.kind == "segment" else last)
+            for i, r in enumerate(rules)
+        ]
+        levers = tuple(
+            Lever(
+                e.item.id,
+                self.targets(e.item, actions, groups, e, "lever"),
+                e.item.factor,
+                e.item.description,
+                e.at(),
+            )
+            for e in lever_entries
+        )
+        fallbacks = tuple(self.fallback(e, actions, channels) for e in merged.get("fallbacks", []))
+        if self.errors:
+            return None
+        meta = merged["ruleset"].item if "ruleset" in merged else RuleSetMeta()
+        arbitration = merged["arbitration"].item if "arbitration" in merged else ArbitrationSpec()
+        ordered = {k: actions[k] for k in sorted(actions)}
+        return RuleSet(
+            version=version,
+            meta=meta,
+            stages=stages,
+            channels=channels,
+            attributes=attributes,
+            segments={
+                e.item.id: Segment(e.item.id, e.item.description, e.at()) for e in segment_entries
+            },
+            actions=ordered,
+            rules=tuple(rules),
+            levers=levers,
+            arbitration=arbitration,
+            fallbacks=fallbacks,
+            files=files,
+        )
+
+    def unique(self, entries: list[Entry], what: str) -> list[Entry]:
+        seen: dict[str, Entry] = {}
+        for entry in entries:
+            ident = entry.item.id
+            if ident in seen:
+                self.error(
+                    "duplicate-id",
+                    f"{what} '{ident}' is also defined at {seen[ident].at('id')};"
+                    f" expected each {what} id once",
+                    entry.at("id"),
+                )
+                continue
+            seen[ident] = entry
+        return list(seen.values())
+
+    def action(self, entry: Entry, channels: dict[str, ChannelSpec]) -> Action:
+        spec: ActionSpec = entry.item
+        for channel in spec.treatments:
+            if channel not in channels and channel not in self.broken.get("channels", ()):
+                self.error(
+                    "unknown-channel",
+                    f"treatment for unknown channel '{channel}'; expected a declared channel",
+                    entry.at("treatments", channel),
+                    did_you_mean(channel, channels),
+                )
+        return Action(
+            id=spec.id,
+            name=spec.name or spec.id,
+            description=spec.description,
+            purpose=spec.purpose,
+            group=spec.group,
+            value=spec.value,
+            propensity=spec.propensity,
+            one_time=spec.one_time,
+            offer=spec.offer,
+            treatments=spec.treatments,
+            channels=tuple(c for c in channels if c in spec.treatments),
+            location=entry.at(),
+        )
+
+    def engagement_rules(self, entry: Entry, scope: Scope) -> Iterator[Rule]:
+        spec: ActionSpec = entry.item
+        action_scope = Scope(
+            **{**scope.__dict__, "this_action": spec.id, "referenced_segments": set()}
+        )
+        for stage in ENGAGEMENT_STAGES:
+            value: Engagement | None = getattr(spec, stage)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                rule = self.rule(
+                    entry,
+                    (stage,),
+                    f"{spec.id}.{stage}",
+                    stage,
+                    value,
+                    action_scope,
+                    action=spec.id,
+                )
+                if rule is not None:
+                    yield rule
+                continue
+            seen: set[str] = set()
+            for i, named in enumerate(value):
+                assert isinstance(named, NamedCondition)
+                if named.id in seen:
+                    self.error(
+                        "duplicate-id",
+                        f"rule id '{named.id}' is used twice in {stage}",
+                        entry.at(stage, i, "id"),
+                    )
+                seen.add(named.id)
+                rule = self.rule(
+                    entry,
+                    (stage, i, "when"),
+                    f"{spec.id}.{stage}.{named.id}",
+                    stage,
+                    named.when,
+                    action_scope,
+                    action=spec.id,
+                    reason=named.reason,
+                )
+                if rule is not None:
+                    yield rule
+
+    def rule(
+        self,
+        entry: Entry,
+        where: Path_,
+        rule_id: str,
+        kind: Kind,
+        text: str,
+        scope: Scope,
+        **extra: Any,
+    ) -> Rule | None:
+        expr = self.condition(entry, where, text, scope)
+        if expr is None:
+            return None
+        return Rule(
+            index=-1,
+            id=rule_id,
+            kind=kind,
+            expr=expr,
+            source=text,
+            location=entry.at(*where),
+            stratum=0,
+            **extra,
+        )
+
+    def condition(self, entry: Entry, where: Path_, text: str, scope: Scope) -> Expr | None:
+        path = (*entry.path, *where)
+        source = entry.doc.sources.get(path)
+
+        def at(offset: int) -> Location:
+            return source.locate(offset) if source else entry.doc.locate(path)
+
+        try:
+            return resolve(cond.parse(text), scope)
+        except cond.ConditionSyntaxError as exc:
+            expected = f"; expected {exc.expected}" if exc.expected else ""
+            self.error("syntax", f"{exc.message}{expected}", at(exc.offset))
+        except BrokenReference:
+            pass  # the broken definition has its own error already
+        except ConditionCheckError as exc:
+            for err in exc.errors:
+                expected = f"; expected {err.expected}" if err.expected else ""
+                self.error("type", f"{err.message}{expected}", at(err.span.start), err.hint)
+        return None
+
+    def targets(
+        self,
+        spec: Targets,
+        actions: dict[str, Action],
+        groups: frozenset[str],
+        entry: Entry,
+        what: str,
+    ) -> frozenset[str]:
+        base: tuple[str | int, ...] = (what,) if what in ("suppress", "weight") else ()
+        for i, name in enumerate(spec.actions):
+            if name not in actions and name not in self.broken.get("actions", ()):
+                self.error(
+                    "unknown-action",
+                    f"unknown action '{name}'; expected a declared action",
+                    entry.at(*base, "actions", i),
+                    did_you_mean(name, actions),
+                )
+        for i, name in enumerate(spec.groups):
+            if name not in groups and name not in self.broken.get("groups", ()):
+                self.error(
+                    "unknown-group",
+                    f"unknown group '{name}'; expected a group some action belongs to",
+                    entry.at(*base, "groups", i),
+                    did_you_mean(name, groups),
+                )
+        return frozenset(
+            a.id
+            for a in actions.values()
+            if spec.all
+            or a.id in spec.actions
+            or a.group in spec.groups
+            or a.purpose in spec.purposes
+        )
+
+    def fallback(
+        self, entry: Entry, actions: dict[str, Action], channels: dict[str, ChannelSpec]
+    ) -> Fallback:
+        spec: FallbackSpec = entry.item
+        action = actions.get(spec.action)
+        if action is None and spec.action not in self.broken.get("actions", ()):
+            self.error(
+                "unknown-action",
+                f"fallback names unknown action '{spec.action}'; expected a declared action",
+                entry.at("action"),
+                did_you_mean(spec.action, actions),
+            )
+        if spec.channel is not None and spec.channel not in channels | dict.fromkeys(
+            self.broken.get("channels", ())
+        ):
+            self.error(
+                "unknown-channel",
+                f"unknown channel '{spec.channel}'; expected a declared channel",
+                entry.at("channel"),
+                did_you_mean(spec.channel, channels),
+            )
+        elif (
+            spec.channel is not None
+            and action is not None
+            and spec.channel not in action.treatments
+        ):
+            self.error(
+                "missing-treatment",
+                f"fallback action '{spec.action}' has no treatment for channel '{spec.channel}';"
+                " expected a treatment for every channel it serves",
+                entry.at("channel"),
+            )
+        return Fallback(spec.action, spec.channel, spec.placement, entry.at())
+
+    def stratify(self, deps: dict[str, set[str]], entries: dict[str, Entry]) -> dict[str, int]:
+        """Stratum of each segment: 0 without segment deps, else 1 + the deepest dep."""
+        level: dict[str, int] = {}
+        visiting: list[str] = []
+
+        def visit(name: str) -> int:
+            if name in level:
+                return level[name]
+            if name in visiting:
+                cycle = [*visiting[visiting.index(name) :], name]
+                for member in set(cycle):
+                    self.error(
+                        "segment-cycle",
+                        f"segment '{member}' is part of a cycle: {' -> '.join(cycle)};"
+                        " expected segments to depend on each other without loops",
+                        entries[member].at("when"),
+                    )
+                    level[member] = 0
+                return 0
+            visiting.append(name)
+            depth = 1 + max((visit(d) for d in deps.get(name, ()) if d in deps), default=-1)
+            visiting.pop()
+            level.setdefault(name, depth)
+            return level[name]
+
+        for name in deps:
+            visit(name)
+        return level
+
+    def error(
+        self, code: str, message: str, location: Location | None = None, hint: str = ""
+    ) -> None:
+        self.errors.append(RuleError(code, message, location, hint))
+
+
+def _with(rule: Rule, **changes: Any) -> Rule:
+    from dataclasses import replace
+
+    return replace(rule, **changes)
+
+
+def _version(docs: list[tuple[SourceDocument, str]]) -> str:
+    """Content hash over file names and bytes: the same files give the same version."""
+    digest = hashlib.sha256()
+    for doc, file_digest in sorted(docs, key=lambda d: d[0].file):
+        digest.update(doc.file.encode() + b"\0" + file_digest.encode() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+_TYPE_TAGS = (
+    "str",
+    "list[",
+    "function-after",
+    "function-before",
+    "NamedCondition",
+    "WeightTargets",
+)
+
+
+def _is_type_tag(part: str) -> bool:
+    return part.startswith(_TYPE_TAGS) or part in ("str", "int", "float", "bool")
+
+
+def _allowed_keys(model: type, names: list[str]) -> list[str]:
+    """The keys allowed where an unknown key was found: walk the model along the path."""
+    current: Any = model
+    for name in names[:-1]:
+        fields = getattr(current, "model_fields", {})
+        if name not in fields:
+            continue
+        current = _item_model(fields[name].annotation) or current
+    return list(getattr(current, "model_fields", {}))
+
+
+def _item_model(annotation: Any) -> type | None:
+    """The pydantic model inside an annotation such as `Targets | None` or `list[X] | str`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _item_model(arg)
+        if found is not None:
+            return found
+    return None

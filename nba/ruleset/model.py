@@ -1,0 +1,291 @@
+"""The shape of a rule file, as pydantic models.
+
+These models check structure and literal types only (a key is known, a factor is a
+positive number, a purpose is "marketing" or "service"). Whether names refer to things
+that exist, and whether conditions make sense, is checked later against the whole set.
+Every model forbids unknown keys, so a misspelt key is an error with a suggestion.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+Id = Annotated[StrictStr, Field(pattern=ID_PATTERN, max_length=64)]
+"""Ids become durable_rules property names and log fields: lowercase snake case."""
+
+Condition = Annotated[StrictStr, Field(min_length=1, max_length=4000)]
+Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]*[dhm]$")]
+
+_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60}
+
+
+def duration_seconds(text: str) -> int:
+    """`30d` -> seconds. The pattern has been checked by the model already."""
+    return int(text[:-1]) * _DURATION_UNITS[text[-1]]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors. Scalars use Strict* types so "5" is not silently 5."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleSetMeta(Strict):
+    name: str = "rules"
+    description: str = ""
+    time_zone: str = "UTC"
+
+
+class AttributeType(StrEnum):
+    INT = "int"
+    NUMBER = "number"
+    BOOL = "bool"
+    STRING = "string"
+    ENUM = "enum"
+    SET = "set"
+
+
+class AttributeSpec(Strict):
+    type: AttributeType
+    values: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
+    min: StrictInt | StrictFloat | None = None
+    max: StrictInt | StrictFloat | None = None
+    required: StrictBool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _values_match_type(self) -> AttributeSpec:
+        needs_values = self.type in (AttributeType.ENUM, AttributeType.SET)
+        if needs_values and not self.values:
+            raise ValueError(f"a {self.type} attribute needs `values: [...]`")
+        if not needs_values and self.values:
+            raise ValueError(f"`values` is only for enum and set attributes, not {self.type}")
+        if len(set(self.values)) != len(self.values):
+            raise ValueError("`values` lists a value twice")
+        numeric = self.type in (AttributeType.INT, AttributeType.NUMBER)
+        if not numeric and (self.min is not None or self.max is not None):
+            raise ValueError(f"`min`/`max` bound numbers, not {self.type} attributes")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    BOTH = "both"
+
+
+class ConsentDefault(StrEnum):
+    OPT_IN = "opt_in"  # needs an explicit consent[channel] == true
+    OPT_OUT = "opt_out"  # allowed unless consent[channel] == false
+
+
+class ChannelSpec(Strict):
+    id: Id
+    direction: Direction
+    marketing_consent: ConsentDefault = ConsentDefault.OPT_OUT
+    service_consent: ConsentDefault | None = None  # None: service ignores opt-outs
+    description: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == "outbound":
+            raise ValueError("'outbound' is reserved for outbound requests; pick another id")
+        return value
+
+
+def _condition_text(value: object) -> object:
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+Condition = Annotated[Condition, BeforeValidator(_condition_text)]
+
+
+class SegmentSpec(Strict):
+    id: Id
+    when: Condition
+    description: str = ""
+
+
+class NamedCondition(Strict):
+    id: Id
+    when: Condition
+    reason: str = ""
+
+
+def _engagement_shape(value: object) -> object:
+    """One clear error instead of one per union member; YAML `true` is a condition too."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if not isinstance(value, str | list):
+        raise ValueError("expected a condition (text) or a list of {id, when, reason} entries")
+    return value
+
+
+Engagement = Annotated[Condition | list[NamedCondition], BeforeValidator(_engagement_shape)]
+
+
+class Purpose(StrEnum):
+    MARKETING = "marketing"
+    SERVICE = "service"
+
+
+_TEXT = Annotated[str, Field(max_length=4000)]
+
+
+class TreatmentSpec(BaseModel):
+    """Copy for one channel. Known keys map to Treatment fields; others to attributes."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    id: StrictStr = ""
+    headline: _TEXT = ""
+    body: _TEXT = ""
+    call_to_action: _TEXT = ""
+    script: _TEXT = ""
+    subject: _TEXT = ""
+    url: _TEXT = ""
+
+    @model_validator(mode="after")
+    def _extras_are_strings(self) -> TreatmentSpec:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, str):
+                raise ValueError(f"treatment field '{key}' must be text")
+        return self
+
+
+class OfferSpec(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    code: str
+    name: str = ""
+    terms: str = ""
+
+    @model_validator(mode="after")
+    def _extras_are_strings(self) -> OfferSpec:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, str):
+                raise ValueError(f"offer field '{key}' must be text")
+        return self
+
+
+Positive = Annotated[StrictInt | StrictFloat, Field(gt=0, allow_inf_nan=False)]
+
+
+class ActionSpec(Strict):
+    id: Id
+    name: str = ""
+    description: str = ""
+    purpose: Purpose
+    group: Id
+    value: Positive = 1.0
+    propensity: Annotated[StrictInt | StrictFloat, Field(gt=0, le=1)] = 0.05
+    one_time: StrictBool = False
+    offer: OfferSpec | None = None
+    treatments: dict[Id, TreatmentSpec] = Field(min_length=1)
+    eligible: Engagement | None = None
+    applicable: Engagement | None = None
+    suitable: Engagement | None = None
+
+
+class Targets(Strict):
+    actions: tuple[Id, ...] = ()
+    groups: tuple[Id, ...] = ()
+    purposes: tuple[Purpose, ...] = ()
+    all: StrictBool = False
+
+    @model_validator(mode="after")
+    def _names_something(self) -> Targets:
+        if not (self.actions or self.groups or self.purposes or self.all):
+            raise ValueError("name the targets: actions, groups, purposes or all: true")
+        return self
+
+
+class WeightTargets(Targets):
+    factor: Positive
+
+
+class RuleSpec(Strict):
+    id: Id
+    when: Condition
+    suppress: Targets | None = None
+    weight: WeightTargets | None = None
+    reason: str = ""
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_effect(self) -> RuleSpec:
+        if (self.suppress is None) == (self.weight is None):
+            raise ValueError("a rule needs exactly one effect: `suppress` or `weight`")
+        return self
+
+
+class LeverSpec(WeightTargets):
+    id: Id
+    description: str = ""
+
+
+class ArbitrationSpec(Strict):
+    max_results: Annotated[StrictInt, Field(ge=1, le=100)] = 3
+    max_per_group: Annotated[StrictInt, Field(ge=0)] = 0
+
+
+class FallbackSpec(Strict):
+    action: Id
+    channel: Id | None = None
+    placement: str | None = None
+
+    @model_validator(mode="after")
+    def _placement_needs_channel(self) -> FallbackSpec:
+        if self.placement is not None and self.channel is None:
+            raise ValueError("a fallback for a placement must name its channel too")
+        return self
+
+
+def expand_attribute(value: object) -> object:
+    """`age: int` is shorthand for `age: {type: int}`."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+# Each top-level section of a rule file and the model of one of its items. Items are
+# validated one by one, so a broken action does not hide the errors of the others.
+LIST_SECTIONS: dict[str, type[BaseModel]] = {
+    "channels": ChannelSpec,
+    "segments": SegmentSpec,
+    "actions": ActionSpec,
+    "rules": RuleSpec,
+    "levers": LeverSpec,
+    "fallbacks": FallbackSpec,
+}
+SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
+    "ruleset": RuleSetMeta,
+    "arbitration": ArbitrationSpec,
+}
+OTHER_SECTIONS = ("lifecycle_stages", "profile")
+SECTIONS: tuple[str, ...] = (*SINGLE_SECTIONS, *OTHER_SECTIONS, *LIST_SECTIONS)
+SINGLETON_SECTIONS = ("ruleset", "lifecycle_stages", "arbitration")
+
+
+class StageList(BaseModel):
+    """`lifecycle_stages` as a model, so its errors come out like every other."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    stages: list[Id] = Field(min_length=1)
+
+
+Kind = Literal["segment", "eligible", "applicable", "suitable", "suppress", "weight"]

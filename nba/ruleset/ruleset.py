@@ -1,0 +1,145 @@
+"""A loaded rule set: immutable, resolved, versioned by content.
+
+Everything a decision needs is computed here once per load (targets of suppressions as
+sets of action ids, rules per action, strata of segments), so the hot path only looks
+things up. Engines compile from this (see nba.engine); nothing here knows durable_rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from nba.errors import Location
+from nba.ruleset.model import (
+    ArbitrationSpec,
+    AttributeSpec,
+    ChannelSpec,
+    Kind,
+    OfferSpec,
+    Purpose,
+    RuleSetMeta,
+    TreatmentSpec,
+)
+from nba.ruleset.resolve import Expr, Term
+
+ENGAGEMENT_STAGES: tuple[Kind, ...] = ("eligible", "applicable", "suitable")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    id: str
+    name: str
+    description: str
+    purpose: Purpose
+    group: str
+    value: float
+    propensity: float
+    one_time: bool
+    offer: OfferSpec | None
+    treatments: Mapping[str, TreatmentSpec]
+    channels: tuple[str, ...]  # channels with a treatment, in the rule set's channel order
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One condition the engine evaluates, and what happens when it holds."""
+
+    index: int  # position in RuleSet.rules; engines report fired rules by index
+    id: str
+    kind: Kind
+    expr: Expr
+    source: str  # the condition as written
+    location: Location
+    stratum: int  # segments first, in dependency order; everything else last
+    reason: str = ""
+    action: str | None = None  # engagement rules: the action they gate
+    segment: str | None = None  # segment rules: the segment they define
+    targets: frozenset[str] = frozenset()  # suppress / weight: action ids affected
+    factor: float = 1.0  # weight rules
+
+
+@dataclass(frozen=True, slots=True)
+class Lever:
+    id: str
+    targets: frozenset[str]
+    factor: float
+    description: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    action: str
+    channel: str | None
+    placement: str | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    id: str
+    description: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: str
+    meta: RuleSetMeta
+    stages: tuple[str, ...]
+    channels: Mapping[str, ChannelSpec]  # in preference order
+    attributes: Mapping[str, AttributeSpec]
+    segments: Mapping[str, Segment]
+    actions: Mapping[str, Action]
+    rules: tuple[Rule, ...]
+    levers: tuple[Lever, ...]
+    arbitration: ArbitrationSpec
+    fallbacks: tuple[Fallback, ...]
+    files: tuple[str, ...]
+    strata: tuple[tuple[int, ...], ...] = field(init=False)
+    engagement: Mapping[str, tuple[Rule, ...]] = field(init=False)
+    terms: Mapping[str, Term] = field(init=False)
+    lever_factor: Mapping[str, float] = field(init=False)
+    action_group: Mapping[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        depth = max((r.stratum for r in self.rules), default=0)
+        strata = tuple(
+            tuple(r.index for r in self.rules if r.stratum == level) for level in range(depth + 1)
+        )
+        engagement: dict[str, list[Rule]] = {a: [] for a in self.actions}
+        for rule in self.rules:
+            if rule.action is not None:
+                engagement[rule.action].append(rule)
+        terms: dict[str, Term] = {}
+        for rule in self.rules:
+            for term in _terms(rule.expr):
+                terms.setdefault(term.key, term)
+        levers = dict.fromkeys(self.actions, 1.0)
+        for lever in self.levers:
+            for action in lever.targets:
+                levers[action] *= lever.factor
+        object.__setattr__(self, "strata", strata)
+        object.__setattr__(self, "engagement", {a: tuple(r) for a, r in engagement.items()})
+        object.__setattr__(self, "terms", terms)
+        object.__setattr__(self, "lever_factor", levers)
+        object.__setattr__(self, "action_group", {a.id: a.group for a in self.actions.values()})
+
+    @property
+    def rule_count(self) -> int:
+        return len(self.rules)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.actions)} actions, {len(self.rules)} rules, "
+            f"{len(self.segments)} segments, {len(self.channels)} channels, "
+            f"{len(self.files)} files"
+        )
+
+
+def _terms(expr: Expr) -> list[Term]:
+    from nba.ruleset.resolve import terms_of
+
+    return terms_of(expr)

@@ -1,0 +1,135 @@
+"""YAML rule files read into plain values, remembering where every value came from.
+
+PyYAML's composer gives nodes with marks (line, column); the constructor throws them
+away. We compose, then build the values ourselves so that any path into a document
+(`("actions", 3, "eligible", 0, "when")`) maps back to `file:line:column`. Conditions
+also need the scalar's style, to turn an offset inside the string into a file column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nba.errors import Location, RuleError
+
+try:  # libyaml is ~10x faster; fall back to pure Python where the wheel lacks it
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarSource:
+    """Where a scalar sits in its file, enough to locate a character inside it."""
+
+    location: Location
+    style: str | None  # None (plain), "'", '"', "|", ">"
+    single_line: bool
+
+    def locate(self, offset: int) -> Location:
+        """The file location of character `offset` of the scalar's value."""
+        loc = self.location
+        if self.style in ("|", ">") or not self.single_line:
+            return loc  # folded or multi-line text: point at the value's start
+        quote = 1 if self.style in ("'", '"') else 0
+        return Location(loc.file, loc.line, loc.column + quote + offset)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """One rule file: its values and the source of every node in them."""
+
+    file: str
+    data: Any
+    sources: dict[Path_, ScalarSource]
+
+    def locate(self, path: Path_) -> Location:
+        """The location of the value at `path`, or of its nearest located parent."""
+        while path:
+            if path in self.sources:
+                return self.sources[path].location
+            path = path[:-1]
+        return self.sources.get((), ScalarSource(Location(self.file, 1, 1), None, True)).location
+
+
+def _location(file: str, node: yaml.Node) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.sources: dict[Path_, ScalarSource] = {}
+        self.errors: list[RuleError] = []
+        self._scalars = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        loc = _location(self.file, node)
+        if isinstance(node, yaml.MappingNode):
+            self.sources[path] = ScalarSource(loc, None, True)
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            self.sources[path] = ScalarSource(loc, None, True)
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        single_line = node.start_mark.line == node.end_mark.line
+        self.sources[path] = ScalarSource(loc, node.style, single_line)
+        return self._scalars.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.errors.append(
+                    RuleError(
+                        "yaml",
+                        "a mapping key must be a plain name; expected `name: value`",
+                        _location(self.file, key_node),
+                    )
+                )
+                continue
+            key = self._scalars.construct_object(key_node)
+            if key in result:
+                self.errors.append(
+                    RuleError(
+                        "duplicate-key",
+                        f"key '{key}' appears twice in this mapping; expected each key once",
+                        _location(self.file, key_node),
+                    )
+                )
+                continue
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+
+def read_document(path: Path, display_name: str) -> tuple[SourceDocument | None, list[RuleError]]:
+    """Parse one YAML file. A syntax error comes back as a located RuleError, not raised."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [RuleError("io", f"cannot read file: {exc}", Location(display_name, 1, 1))]
+    return parse_text(text, display_name)
+
+
+def parse_text(text: str, display_name: str) -> tuple[SourceDocument | None, list[RuleError]]:
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(display_name, mark.line + 1, mark.column + 1) if mark else None
+        problem = exc.problem or "invalid YAML"
+        context = f" {exc.context}" if exc.context else ""
+        message = f"YAML syntax: {problem}{context}; expected valid YAML"
+        return None, [RuleError("yaml", message, loc)]
+    except yaml.YAMLError as exc:
+        return None, [RuleError("yaml", f"YAML error: {exc}", Location(display_name, 1, 1))]
+    if node is None:
+        return SourceDocument(display_name, {}, {}), []
+    builder = _Builder(display_name)
+    data = builder.build(node, ())
+    return SourceDocument(display_name, data, builder.sources), builder.errors
