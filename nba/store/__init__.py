@@ -1,7 +1,7 @@
 """The interaction store: what each customer did with which action, for Decide to read back.
 
 ``RecordOutcome`` writes interactions and every ``Decide`` reads a customer's recent history,
-possibly on another replica a second later. All of that goes through the small
+possibly on another replica a second later. AllOf of that goes through the small
 :class:`InteractionStore` protocol, so the decision path does not care where history lives.
 Three backends are chosen by URL in :func:`open_store`:
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -154,8 +155,13 @@ def retention_cutoff(clock: Clock, retention_seconds: float) -> float:
     return clock() - retention_seconds
 
 
-def with_interaction_id(customer_id: str, interaction: StoredInteraction) -> StoredInteraction:
-    """The interaction with its idempotency id: the client's, or else the deterministic key."""
+def prepared(customer_id: str, interaction: StoredInteraction) -> StoredInteraction:
+    """The interaction as it is stored: checked, with its idempotency id (the client's, or
+    else the deterministic key). Every backend records through this, so they agree on ids
+    and reject the same bad input with ValueError instead of a backend-specific error."""
+    check_customer_id(customer_id)
+    if not math.isfinite(interaction.at):
+        raise ValueError(f"interaction.at must be a finite unix time, got {interaction.at!r}")
     if interaction.interaction_id:
         return interaction
     key = interaction_key(

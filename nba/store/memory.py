@@ -17,8 +17,8 @@ from nba.store import (
     Clock,
     StoredInteraction,
     check_customer_id,
+    prepared,
     retention_cutoff,
-    with_interaction_id,
 )
 
 
@@ -66,8 +66,7 @@ class MemoryStore:
         return cls(retention_seconds=retention_seconds, clock=clock)
 
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
-        check_customer_id(customer_id)
-        interaction = with_interaction_id(customer_id, interaction)
+        interaction = prepared(customer_id, interaction)
         with self._lock:
             history = self._customers.setdefault(customer_id, _History())
             if interaction.interaction_id in history.ids:

@@ -33,9 +33,9 @@ from nba.store import (
     StoredInteraction,
     StoreError,
     check_customer_id,
+    prepared,
     redact_url,
     retention_cutoff,
-    with_interaction_id,
 )
 
 KEY_PREFIX = "nba:"
@@ -116,8 +116,7 @@ class RedisStore:
         return cls(client, url=url, retention_seconds=retention_seconds, clock=clock)
 
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
-        check_customer_id(customer_id)
-        item = with_interaction_id(customer_id, interaction)
+        item = prepared(customer_id, interaction)
         cutoff = retention_cutoff(self._clock, self._retention)
         args = [item.interaction_id, encode_entry(item), repr(float(item.at)), repr(cutoff)]
         with self._errors("record"):

@@ -28,8 +28,8 @@ from nba.store import (
     StoredInteraction,
     StoreError,
     check_customer_id,
+    prepared,
     retention_cutoff,
-    with_interaction_id,
 )
 
 SYNCHRONOUS_MODES = ("normal", "full", "extra")
@@ -100,8 +100,7 @@ class SqliteStore:
         return cls(path, retention_seconds=retention_seconds, clock=clock, synchronous=synchronous)
 
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
-        check_customer_id(customer_id)
-        item = with_interaction_id(customer_id, interaction)
+        item = prepared(customer_id, interaction)
         row = (customer_id, item.interaction_id, item.action_id, item.channel)
         row += (int(item.outcome), float(item.at), item.decision_id)
         cutoff = retention_cutoff(self._clock, self._retention)
@@ -140,7 +139,7 @@ class SqliteStore:
         except OSError as exc:
             raise StoreError(f"sqlite open failed for {str(self._path)!r}: {exc}") from exc
         with self._connection("open") as conn:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _enable_wal(conn)
             if mode.lower() != "wal":
                 raise StoreError(
                     f"sqlite open failed for {str(self._path)!r}: WAL mode unavailable "
@@ -194,6 +193,20 @@ class SqliteStore:
                 self._idle.append(conn)
                 return
         conn.close()
+
+
+def _enable_wal(conn: sqlite3.Connection) -> str:
+    """Switches the file to WAL mode (persistent, so a no-op after the first time) and
+    returns the journal mode. When processes open a fresh file at once, the switch may fail
+    with SQLITE_BUSY without SQLite's busy handler ever waiting: retry until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def parse_sqlite_url(url: str) -> tuple[Path, str]:

@@ -168,5 +168,12 @@ def test_an_empty_customer_id_is_rejected(store: InteractionStore) -> None:
         store.history("", since=0)
 
 
+@pytest.mark.parametrize("at", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_time_is_rejected(store: InteractionStore, at: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        store.record("c-1", make(at))
+    assert store.history("c-1", since=0) == []
+
+
 def test_ping_succeeds_on_a_live_backend(store: InteractionStore) -> None:
     store.ping()

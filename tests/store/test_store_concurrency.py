@@ -100,12 +100,12 @@ def test_memory_store_is_thread_safe(make_store: StoreFactory) -> None:
     assert len(store.history("c-1", since=0)) == THREADS * PER_THREAD + PER_THREAD
 
 
-def start_worker(url: str, prefix: str, count: int, *, hang: bool = False) -> subprocess.Popen[str]:
-    """A store_worker.py process that has opened the store and waits for a line on stdin."""
+def start_worker(url: str, prefix: str, count: int, *flags: str) -> subprocess.Popen[str]:
+    """A store_worker.py process that waits for a line on stdin (see its docstring)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(WORKER.parent)])}
     argv = [sys.executable, str(WORKER), url, "c-1", prefix, str(count)]
     proc = subprocess.Popen(
-        argv + (["--hang"] if hang else []),
+        [*argv, *flags],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -116,11 +116,11 @@ def start_worker(url: str, prefix: str, count: int, *, hang: bool = False) -> su
     return proc
 
 
-def test_two_processes_record_concurrently(make_store: StoreFactory, shared_url: str) -> None:
-    make_store(shared_url, retention_seconds=RETENTION).ping()  # create the sqlite file first
-    workers = [start_worker(shared_url, f"p{n}", 300) for n in range(2)]
+def run_workers(url: str, count: int, *flags: str, processes: int = 2) -> None:
+    """Starts the workers, releases them together once all are ready, checks they succeed."""
+    workers = [start_worker(url, f"p{n}", count, *flags) for n in range(processes)]
     try:
-        for proc in workers:  # both are ready: release them together
+        for proc in workers:
             assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
@@ -132,15 +132,32 @@ def test_two_processes_record_concurrently(make_store: StoreFactory, shared_url:
             proc.kill()
             proc.communicate()
 
+
+def test_two_processes_record_concurrently(make_store: StoreFactory, shared_url: str) -> None:
+    run_workers(shared_url, 300)
+
     store = make_store(shared_url, retention_seconds=RETENTION, clock=time.time)
     ids = {i.interaction_id for i in store.history("c-1", since=0)}
     assert ids == {f"p{n}-{i}" for n in range(2) for i in range(300)}
 
 
+@pytest.mark.parametrize("round_", range(3))
+def test_processes_may_open_a_fresh_sqlite_file_at_once(
+    make_store: StoreFactory, tmp_path: Path, round_: int
+) -> None:
+    """Switching a new file to WAL mode takes a lock that SQLite's busy handler does not
+    wait for; the store must retry instead of failing a replica's start."""
+    url = f"sqlite:///{tmp_path}/fresh.sqlite3"
+    run_workers(url, 5, "--open-on-go", processes=4)
+
+    store = make_store(url, retention_seconds=RETENTION, clock=time.time)
+    assert len(store.history("c-1", since=0)) == 4 * 5
+
+
 def test_an_acknowledged_sqlite_record_survives_kill_9(
     make_store: StoreFactory, sqlite_url: str
 ) -> None:
-    proc = start_worker(sqlite_url, "durable", 20, hang=True)
+    proc = start_worker(sqlite_url, "durable", 20, "--hang")
     try:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write("go\n")
