@@ -83,7 +83,8 @@ class SqliteStore:
         self._synchronous = synchronous
         self._lock = threading.Lock()  # guards the pool
         # SQLite has one writer at a time anyway; queueing this process's writers on a lock
-        # is fair and instant, where the busy handler would sleep and poll (up to 100 ms).
+        # wakes the next one at once, where the busy handler would sleep and poll (up to
+        # 100 ms a nap). Other processes still meet the busy handler.
         self._write_lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
@@ -101,8 +102,15 @@ class SqliteStore:
 
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
         item = prepared(customer_id, interaction)
-        row = (customer_id, item.interaction_id, item.action_id, item.channel)
-        row += (int(item.outcome), float(item.at), item.decision_id)
+        row = (
+            customer_id,
+            item.interaction_id,
+            item.action_id,
+            item.channel,
+            int(item.outcome),
+            float(item.at),
+            item.decision_id,
+        )
         cutoff = retention_cutoff(self._clock, self._retention)
         with self._write_lock, self._connection("record") as conn:
             conn.execute("BEGIN IMMEDIATE")
