@@ -8,6 +8,7 @@ keeps only the best action of each group; `max_results` cuts the list.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from nba.engagement import Candidate, Exclusion
@@ -77,9 +78,16 @@ def arbitrate(
 
 
 def pick_fallback(
-    ruleset: RuleSet, request: DecisionRequest, policies: PolicyStage
+    ruleset: RuleSet,
+    request: DecisionRequest,
+    policies: PolicyStage,
+    suppressed: Collection[str] = (),
 ) -> tuple[Fallback, str] | None:
-    """The most specific fallback for the touchpoint that consent allows, and its channel."""
+    """The most specific fallback for the touchpoint that consent allows, and its channel.
+
+    A fallback skips its action's engagement rules (it is what is said when nothing
+    qualifies) but not suppressions and consent: those always win.
+    """
     channel = request.channel
 
     def specificity(f: Fallback) -> int:
@@ -95,6 +103,8 @@ def pick_fallback(
         (f for f in ruleset.fallbacks if specificity(f) >= 0), key=specificity, reverse=True
     )
     for fallback in matches:
+        if fallback.action in suppressed:
+            continue
         chosen, _ = policies.channel_for(request, ruleset.actions[fallback.action])
         if chosen:
             return fallback, chosen

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from nba.arbitrate import arbitrate, pick_fallback
 from nba.context import merge_history
@@ -64,8 +64,8 @@ class Decider:
         if self.store is not None:
             stored = self.store.history(request.customer_id, request.as_of - self.history_seconds)
             request = merge_history(request, stored)
-        fired = self.engine.fire(request)
         explain = request.explain
+        fired = self.engine.fire(request, detailed=explain)
         engagement = engage(self.ruleset, fired, explain)
         candidates, excluded_by_policy = self.policies.apply(
             request, engagement.candidates, explain
@@ -75,20 +75,23 @@ class Decider:
             Pick(rank, s.candidate.action, s.candidate.channel, s)
             for rank, s in enumerate(ranked, start=1)
         ]
+        excluded = [*engagement.excluded, *excluded_by_policy, *excluded_by_rank]
         if not picks:
-            picks = self._fallback(request)
+            picks = self._fallback(request, engagement.suppressed)
+            chosen = {p.action.id for p in picks}
+            excluded = [e for e in excluded if e.action_id not in chosen]
         return Decision(
             decision_id=uuid.uuid4().hex,
             ruleset_version=self.ruleset.version,
             request=request,
             picks=picks,
-            excluded=[*engagement.excluded, *excluded_by_policy, *excluded_by_rank],
+            excluded=excluded,
             segments=engagement.segments,
             fired=fired,
         )
 
-    def _fallback(self, request: DecisionRequest) -> list[Pick]:
-        found = pick_fallback(self.ruleset, request, self.policies)
+    def _fallback(self, request: DecisionRequest, suppressed: Collection[str]) -> list[Pick]:
+        found = pick_fallback(self.ruleset, request, self.policies, suppressed)
         if found is None:
             return []
         fallback, channel = found

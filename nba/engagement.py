@@ -48,10 +48,13 @@ class Engagement:
     candidates: list[Candidate]
     excluded: list[Exclusion]
     segments: list[str]
+    suppressed: dict[str, Rule]  # action id -> the suppression that holds for it
 
 
 def engage(ruleset: RuleSet, fired: list[Rule], explain: bool) -> Engagement:
+    """Verdicts per action. With explain, `fired` must come from the detailed program."""
     fired_ids = {rule.index for rule in fired}
+    engaged = {rule.action for rule in fired if rule.kind == "engaged"}
     suppressed: dict[str, Rule] = {}
     weights: dict[str, list[Rule]] = {}
     segments: list[str] = []
@@ -68,10 +71,14 @@ def engage(ruleset: RuleSet, fired: list[Rule], explain: bool) -> Engagement:
     candidates: list[Candidate] = []
     excluded: list[Exclusion] = []
     for action_id, action in ruleset.actions.items():
-        failed = next((r for r in ruleset.engagement[action_id] if r.index not in fired_ids), None)
-        if failed is not None:
-            if explain:
+        if explain:
+            failed = next(
+                (r for r in ruleset.engagement[action_id] if r.index not in fired_ids), None
+            )
+            if failed is not None:
                 excluded.append(engagement_exclusion(action_id, failed))
+                continue
+        elif action_id not in engaged and action_id not in ruleset.unconditional:
             continue
         suppressor = suppressed.get(action_id)
         if suppressor is not None:
@@ -83,7 +90,7 @@ def engage(ruleset: RuleSet, fired: list[Rule], explain: bool) -> Engagement:
             candidate.weight *= rule.factor
             candidate.weight_rules.append(rule)
         candidates.append(candidate)
-    return Engagement(candidates, excluded, segments)
+    return Engagement(candidates, excluded, segments, suppressed)
 
 
 def engagement_exclusion(action_id: str, rule: Rule) -> Exclusion:

@@ -21,8 +21,12 @@ ENGINES = ("durable", "reference")
 class RuleEngine(Protocol):
     name: str
 
-    def fire(self, request: DecisionRequest) -> list[Rule]:
-        """The rules whose conditions hold, segments first (each rule at most once)."""
+    def fire(self, request: DecisionRequest, detailed: bool = True) -> list[Rule]:
+        """The rules whose conditions hold, segments first (each rule at most once).
+
+        detailed: every engagement rule separately (to explain exclusions); otherwise one
+        "engaged" rule per action whose engagement rules all hold.
+        """
         ...
 
 

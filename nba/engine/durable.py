@@ -315,49 +315,79 @@ def _too_complex(compiled: Iterable[CompiledRule]) -> list[RuleError]:
 
 
 class DurableEngine:
-    """Evaluates a rule set on durable_rules: compiled once, then one fact per chunk."""
+    """Evaluates a rule set on durable_rules: compiled once, then one fact per chunk.
+
+    Two programs share the segment strata: the detailed one evaluates every engagement
+    rule (for explanations); the fast one evaluates each action's engagement rules as a
+    single conjunction, so a request fires one rule per qualifying action instead of one
+    per rule (~1 µs each). An action whose conjunction is too large for one durable rule
+    keeps its separate rules in the fast program and is marked engaged afterwards.
+    """
 
     name = "durable_rules"
 
     def __init__(self, ruleset: RuleSet, facts: FactBuilder | None = None) -> None:
         self.ruleset = ruleset
         self.facts = facts or FactBuilder(ruleset)
-        self.never: list[Rule] = []  # rules whose condition is false whatever the facts
-        compiled_strata: list[list[CompiledRule]] = []
-        for stratum in ruleset.strata:
-            compiled: list[CompiledRule] = []
-            for index in stratum:
-                item = compile_rule(ruleset.rules[index])
-                if item is None:
-                    self.never.append(ruleset.rules[index])
-                else:
-                    compiled.append(item)
-            compiled_strata.append(compiled)
-        errors = _too_complex(c for s in compiled_strata for c in s)
+        self._compiled: dict[int, CompiledRule | None] = {}
+        self._split: dict[str, tuple[int, ...]] = {}  # fast program: actions kept as rules
+        errors = _too_complex(c for r in ruleset.rules if (c := self._compile(r.index)))
         if errors:
             raise RuleSetError(errors)
-        label = f"nba_{ruleset.version}"
-        self.strata: list[list[Chunk]] = [
-            [Chunk(part, label) for part in plan_chunks(stratum)] for stratum in compiled_strata
-        ]
+        self._label = f"nba_{ruleset.version}"
+        self._chunks: dict[tuple[int, ...], list[Chunk]] = {}
+        self.detailed = [self._stratum(s) for s in ruleset.strata]
+        self.fast = [self._stratum(self._fast_indices(s)) for s in ruleset.fast_strata]
+        self.never = [r for r in ruleset.all_rules if self._compiled.get(r.index, 0) is None]
         self._defaults = _defaults(ruleset)
         self._lock = threading.Lock()
 
+    def _compile(self, index: int) -> CompiledRule | None:
+        if index not in self._compiled:
+            self._compiled[index] = compile_rule(self.ruleset.all_rules[index])
+        return self._compiled[index]
+
+    def _fast_indices(self, stratum: tuple[int, ...]) -> tuple[int, ...]:
+        out: list[int] = []
+        for index in stratum:
+            rule = self.ruleset.all_rules[index]
+            item = self._compile(index)
+            if rule.kind == "engaged" and item is not None and _too_complex([item]):
+                assert rule.action is not None
+                parts = tuple(r.index for r in self.ruleset.engagement[rule.action])
+                self._split[rule.action] = parts
+                out.extend(parts)
+            else:
+                out.append(index)
+        return tuple(out)
+
+    def _stratum(self, indices: tuple[int, ...]) -> list[Chunk]:
+        if indices not in self._chunks:
+            compiled = [c for i in indices if (c := self._compile(i)) is not None]
+            self._chunks[indices] = [Chunk(part, self._label) for part in plan_chunks(compiled)]
+        return self._chunks[indices]
+
     @property
     def chunk_count(self) -> int:
-        return sum(len(s) for s in self.strata)
+        return sum(len(chunks) for chunks in self._chunks.values())
 
-    def fire(self, request: DecisionRequest) -> list[Rule]:
-        """Every rule whose condition holds for this request, segments first."""
+    def fire(self, request: DecisionRequest, detailed: bool = True) -> list[Rule]:
+        """Every rule whose condition holds, segments first (engaged rules unless detailed)."""
         props = self.facts.build(request)
-        return self.fire_props(props)
+        fired = self.fire_props(props, self.detailed if detailed else self.fast)
+        if not detailed and self._split:
+            fired_ids = {r.index for r in fired}
+            for action, parts in self._split.items():
+                if all(i in fired_ids for i in parts):
+                    fired.append(self.ruleset.engaged[action])
+        return fired
 
-    def fire_props(self, props: dict[str, Any]) -> list[Rule]:
+    def fire_props(self, props: dict[str, Any], program: list[list[Chunk]]) -> list[Rule]:
         fragments = {key: f',"{key}":{json_value(value)}' for key, value in props.items()}
         defaults = self._defaults
         fired: list[Rule] = []
         with self._lock:
-            for stratum in self.strata:
+            for stratum in program:
                 segments: list[str] = []
                 for chunk in stratum:
                     body = "".join(fragments.get(k) or defaults.get(k, "") for k in chunk.keys)

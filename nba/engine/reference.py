@@ -47,13 +47,13 @@ class ReferenceEngine:
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
 
-    def fire(self, request: DecisionRequest) -> list[Rule]:
+    def fire(self, request: DecisionRequest, detailed: bool = True) -> list[Rule]:
         segments: set[str] = set()
         fired: list[Rule] = []
-        for stratum in self.ruleset.strata:
+        for stratum in self.ruleset.strata if detailed else self.ruleset.fast_strata:
             new_segments = []
             for index in stratum:
-                rule = self.ruleset.rules[index]
+                rule = self.ruleset.all_rules[index]
                 if evaluate(rule.expr, request, segments, self.ruleset):
                     fired.append(rule)
                     if rule.segment is not None:

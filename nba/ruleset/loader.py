@@ -105,6 +105,7 @@ def load_documents(named_texts: Iterable[tuple[str, str]]) -> RuleSet:
     for name, text in named_texts:
         doc, errors = parse_text(text, name)
         assembler.errors.extend(errors)
+        assembler.unreadable |= doc is None
         if doc is not None:
             docs.append((doc, hashlib.sha256(text.encode()).hexdigest()))
     return assembler.assemble_documents(docs)
@@ -113,6 +114,7 @@ def load_documents(named_texts: Iterable[tuple[str, str]]) -> RuleSet:
 class _Assembler:
     def __init__(self) -> None:
         self.errors: list[RuleError] = []
+        self.unreadable = False  # a file failed to parse: its sections are unknown
 
     # -- 1 & 2: files
     def assemble(self, files: list[tuple[Path, str]]) -> RuleSet:
@@ -120,6 +122,7 @@ class _Assembler:
         for path, name in files:
             doc, errors = read_document(path, name)
             self.errors.extend(errors)
+            self.unreadable |= doc is None
             if doc is not None:
                 docs.append((doc, hashlib.sha256(path.read_bytes()).hexdigest()))
         return self.assemble_documents(docs)
@@ -154,7 +157,9 @@ class _Assembler:
             key = path[-1]
             allowed = _allowed_keys(model, [p for p in loc if isinstance(p, str)])
             message = f"{where}: unknown key '{key}'; expected one of {', '.join(allowed)}"
-            self.error("unknown-key", message, doc.locate(path), did_you_mean(str(key), allowed))
+            self.error(
+                "unknown-key", message, doc.locate_key(path), did_you_mean(str(key), allowed)
+            )
             return
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
@@ -183,7 +188,7 @@ class _Assembler:
                     self.error(
                         "unknown-section",
                         f"unknown section '{section}'; expected one of {', '.join(SECTIONS)}",
-                        doc.locate((section,)),
+                        doc.locate_key((section,)),
                         did_you_mean(str(section), SECTIONS),
                     )
                 elif section in LIST_SECTIONS:
@@ -273,7 +278,7 @@ class _Assembler:
             ("channels", "at least one channel"),
             ("actions", "at least one action"),
         ):
-            if not merged.get(section) and section not in self.broken:
+            if not merged.get(section) and section not in self.broken and not self.unreadable:
                 self.error("missing-section", f"no `{section}` section; expected {what}")
         stages_entry = merged.get("lifecycle_stages")
         stages = tuple(stages_entry.item) if stages_entry else ()

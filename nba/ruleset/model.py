@@ -288,4 +288,6 @@ class StageList(BaseModel):
     stages: list[Id] = Field(min_length=1)
 
 
-Kind = Literal["segment", "eligible", "applicable", "suitable", "suppress", "weight"]
+# "engaged" is not written by authors: it is an action's engagement rules as one rule,
+# which the fast (non-explaining) path evaluates instead of each rule separately.
+Kind = Literal["segment", "eligible", "applicable", "suitable", "suppress", "weight", "engaged"]

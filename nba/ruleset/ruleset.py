@@ -21,7 +21,7 @@ from nba.ruleset.model import (
     RuleSetMeta,
     TreatmentSpec,
 )
-from nba.ruleset.resolve import Expr, Term
+from nba.ruleset.resolve import AllOf, Expr, Term
 
 ENGAGEMENT_STAGES: tuple[Kind, ...] = ("eligible", "applicable", "suitable")
 
@@ -99,6 +99,10 @@ class RuleSet:
     fallbacks: tuple[Fallback, ...]
     files: tuple[str, ...]
     strata: tuple[tuple[int, ...], ...] = field(init=False)
+    fast_strata: tuple[tuple[int, ...], ...] = field(init=False)
+    all_rules: tuple[Rule, ...] = field(init=False)  # rules, then one "engaged" rule per action
+    engaged: Mapping[str, Rule] = field(init=False)
+    unconditional: frozenset[str] = field(init=False)  # actions without engagement rules
     engagement: Mapping[str, tuple[Rule, ...]] = field(init=False)
     terms: Mapping[str, Term] = field(init=False)
     lever_factor: Mapping[str, float] = field(init=False)
@@ -113,6 +117,18 @@ class RuleSet:
         for rule in self.rules:
             if rule.action is not None:
                 engagement[rule.action].append(rule)
+        engaged = self._engaged_rules(engagement, depth)
+        fast_strata = (
+            (
+                *strata[:-1],
+                (
+                    *(i for i in strata[-1] if self.rules[i].action is None),
+                    *(r.index for r in engaged.values()),
+                ),
+            )
+            if strata
+            else ()
+        )
         terms: dict[str, Term] = {}
         for rule in self.rules:
             for term in _terms(rule.expr):
@@ -122,10 +138,35 @@ class RuleSet:
             for action in lever.targets:
                 levers[action] *= lever.factor
         object.__setattr__(self, "strata", strata)
+        object.__setattr__(self, "fast_strata", fast_strata)
+        object.__setattr__(self, "all_rules", (*self.rules, *engaged.values()))
+        object.__setattr__(self, "engaged", engaged)
+        object.__setattr__(
+            self, "unconditional", frozenset(a for a, r in engagement.items() if not r)
+        )
         object.__setattr__(self, "engagement", {a: tuple(r) for a, r in engagement.items()})
         object.__setattr__(self, "terms", terms)
         object.__setattr__(self, "lever_factor", levers)
         object.__setattr__(self, "action_group", {a.id: a.group for a in self.actions.values()})
+
+    def _engaged_rules(self, engagement: dict[str, list[Rule]], depth: int) -> dict[str, Rule]:
+        """Each action's engagement rules as one conjunction: one firing per qualifying action."""
+        engaged: dict[str, Rule] = {}
+        for action_id, rules in engagement.items():
+            if not rules:
+                continue
+            action = self.actions[action_id]
+            engaged[action_id] = Rule(
+                index=len(self.rules) + len(engaged),
+                id=f"{action_id}.engaged",
+                kind="engaged",
+                expr=AllOf(tuple(r.expr for r in rules)),
+                source=" and ".join(f"({r.source})" for r in rules),
+                location=action.location,
+                stratum=depth,
+                action=action_id,
+            )
+        return engaged
 
     @property
     def rule_count(self) -> int:

@@ -48,6 +48,11 @@ class SourceDocument:
     file: str
     data: Any
     sources: dict[Path_, ScalarSource]
+    keys: dict[Path_, Location]  # where each mapping key is written
+
+    def locate_key(self, path: Path_) -> Location:
+        """Where the key at the end of `path` is written (its value's place if unknown)."""
+        return self.keys.get(path) or self.locate(path)
 
     def locate(self, path: Path_) -> Location:
         """The location of the value at `path`, or of its nearest located parent."""
@@ -66,6 +71,7 @@ class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
         self.sources: dict[Path_, ScalarSource] = {}
+        self.keys: dict[Path_, Location] = {}
         self.errors: list[RuleError] = []
         self._scalars = yaml.constructor.SafeConstructor()
 
@@ -103,6 +109,7 @@ class _Builder:
                     )
                 )
                 continue
+            self.keys[(*path, key)] = _location(self.file, key_node)
             result[key] = self.build(value_node, (*path, key))
         return result
 
@@ -129,7 +136,7 @@ def parse_text(text: str, display_name: str) -> tuple[SourceDocument | None, lis
     except yaml.YAMLError as exc:
         return None, [RuleError("yaml", f"YAML error: {exc}", Location(display_name, 1, 1))]
     if node is None:
-        return SourceDocument(display_name, {}, {}), []
+        return SourceDocument(display_name, {}, {}, {}), []
     builder = _Builder(display_name)
     data = builder.build(node, ())
-    return SourceDocument(display_name, data, builder.sources), builder.errors
+    return SourceDocument(display_name, data, builder.sources, builder.keys), builder.errors
