@@ -146,6 +146,27 @@ class RequestValidator:
         )
 
 
+def outcome_record(msg: pb.RecordOutcomeRequest, now: float) -> tuple[str, StoredInteraction]:
+    """A RecordOutcome request as (customer id, interaction); an unset time means now."""
+    if not msg.customer_id:
+        raise RequestError("customer_id", "is required; expected the customer's id")
+    item = msg.interaction
+    if not item.action_id:
+        raise RequestError("interaction.action_id", "is required")
+    if not item.channel:
+        raise RequestError(
+            "interaction.channel", "is required; expected the channel it happened on"
+        )
+    if item.outcome not in OUTCOME_NAMES or item.outcome == pb.OUTCOME_UNSPECIFIED:
+        raise RequestError(
+            "interaction.outcome", "is unset; expected IMPRESSION, CLICK, ACCEPT, ..."
+        )
+    at = _seconds(item.at) if item.HasField("at") else now
+    return msg.customer_id, StoredInteraction(
+        item.action_id, item.channel, item.outcome, at, msg.interaction_id, msg.decision_id
+    )
+
+
 def interactions(messages: Any) -> tuple[StoredInteraction, ...]:
     if len(messages) > MAX_INTERACTIONS:
         raise RequestError(

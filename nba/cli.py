@@ -1,0 +1,236 @@
+"""The `nba` command line: serve, validate, decide (and the rule authors' tools)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from google.protobuf import json_format
+from rich.console import Console
+from rich.table import Table
+
+from nba.errors import RequestError, RuleSetError
+from nba.v1 import decisioning_pb2 as pb
+
+app = typer.Typer(
+    name="nba",
+    help="Rules-based next-best-action decisioning: serve decisions, and check rule files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEFAULT_STORE = "sqlite:///.nba/interactions.sqlite3"
+RulesDir = Annotated[Path, typer.Option("--rules", help="Rules directory.")]
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class EngineKind(StrEnum):
+    DURABLE = "durable"
+    REFERENCE = "reference"
+
+
+def main() -> None:
+    app()
+
+
+def _load(rules: Path, engine: str = "durable"):  # type: ignore[no-untyped-def]
+    """Load and compile a rule set for a one-shot command, or exit 1 with the errors."""
+    from nba.decide import Decider
+    from nba.ruleset.loader import load_ruleset
+
+    try:
+        return Decider(load_ruleset(rules, display_root=rules), engine)
+    except RuleSetError as exc:
+        err.print(exc.report(), markup=False)
+        raise typer.Exit(1) from None
+
+
+def read_request(path: Path) -> pb.DecideRequest:
+    """A DecideRequest from a proto3 JSON file, or exit 2 saying what is wrong with it."""
+    try:
+        return json_format.Parse(path.read_text(encoding="utf-8"), pb.DecideRequest())
+    except (OSError, json_format.ParseError) as exc:
+        err.print(f"{path}: not a DecideRequest in proto3 JSON: {exc}", markup=False)
+        raise typer.Exit(2) from None
+
+
+# ---------------------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    rules: RulesDir = Path("rules"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 50051,
+    store: Annotated[
+        str, typer.Option(help="Interaction store: sqlite:///PATH, redis://HOST:PORT/DB, memory://")
+    ] = DEFAULT_STORE,
+    engine: Annotated[EngineKind, typer.Option(help="Rule engine.")] = EngineKind.DURABLE,
+    threads: Annotated[int, typer.Option(help="gRPC worker threads per process.")] = 8,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Serve DecisionService over gRPC on the rules in RULES (health and reflection on)."""
+    from nba.decide import history_horizon
+    from nba.reload import RuleSetHolder
+    from nba.ruleset.loader import load_ruleset
+    from nba.service import build_server
+    from nba.store import StoreError, open_store, redact_url
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    log = logging.getLogger("nba")
+    try:
+        ruleset = load_ruleset(rules, display_root=rules)
+    except RuleSetError as exc:
+        err.print(exc.report(), markup=False)
+        raise typer.Exit(1) from None
+    try:
+        interaction_store = open_store(store, retention_seconds=history_horizon(ruleset))
+    except (ValueError, StoreError) as exc:
+        err.print(f"--store: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    holder = RuleSetHolder(rules, engine.value, interaction_store)
+    decider = holder.load()
+    running = build_server(holder, host, port, threads)
+    log.info(
+        "nba ready on %s:%d | rules %s version %s (%s) | engine %s | store %s",
+        host,
+        running.port,
+        rules,
+        decider.version,
+        decider.ruleset.summary(),
+        decider.engine.name,
+        redact_url(store),
+    )
+    stopped = threading.Event()
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping (5 s grace)", signum)
+        running.server.stop(grace=5).wait()
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=holder.reload).start())
+    stopped.wait()
+    interaction_store.close()
+
+
+# ---------------------------------------------------------------------------- validate
+
+
+@app.command()
+def validate(
+    rules: Annotated[Path, typer.Argument(help="Rules directory.")] = Path("rules"),
+    format: Annotated[
+        Format, typer.Option("--format", help="text, or json for editors and CI.")
+    ] = Format.TEXT,
+) -> None:
+    """Check rule files: every error at once as file:line:column. Exit 1 when any."""
+    from nba.engine.durable import DurableEngine
+    from nba.ruleset.loader import load_ruleset
+
+    try:
+        ruleset = load_ruleset(rules, display_root=rules)
+        DurableEngine(ruleset)  # compiling onto durable_rules has limits of its own
+    except RuleSetError as exc:
+        if format == Format.JSON:
+            out.print(
+                json.dumps({"valid": False, "errors": [e.as_dict() for e in exc.errors]}, indent=2)
+            )
+        else:
+            err.print(exc.report(), markup=False)
+        raise typer.Exit(1) from None
+    if format == Format.JSON:
+        report = {"valid": True, "version": ruleset.version, "errors": []}
+        out.print(json.dumps(report, indent=2))
+    else:
+        out.print(f"{rules}: ok, version {ruleset.version} ({ruleset.summary()})")
+
+
+# ---------------------------------------------------------------------------- decide
+
+
+@app.command()
+def decide(
+    request_file: Annotated[Path, typer.Argument(help="A DecideRequest in proto3 JSON.")],
+    rules: RulesDir = Path("rules"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the DecideResponse as proto3 JSON.")
+    ] = False,
+    engine: Annotated[EngineKind, typer.Option(help="Rule engine.")] = EngineKind.DURABLE,
+) -> None:
+    """Print the ranked decision for one request, without a server."""
+    decider = _load(rules, engine.value)
+    message = read_request(request_file)
+    try:
+        response = decider.decide(message)
+    except RequestError as exc:
+        err.print(f"{request_file}: invalid request: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print(json_format.MessageToJson(response, indent=2), markup=False)
+        return
+    print_decision(response, message)
+
+
+def print_decision(response: pb.DecideResponse, message: pb.DecideRequest) -> None:
+    """The ranking as a table of numbers, then each message in full (it does not fit a cell)."""
+    touchpoint = message.touchpoint.channel or "outbound"
+    out.print(
+        f"customer {message.customer_id} | {message.lifecycle_stage} | {touchpoint}"
+        f" | rules {response.ruleset_version} | decision {response.decision_id}",
+        markup=False,
+    )
+    if not response.recommendations:
+        out.print("no recommendation: nothing qualified and no fallback applies")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("#", "action", "channel", "purpose", "score", "p x w x v x l"):
+        table.add_column(column, no_wrap=True)
+    for rec in response.recommendations:
+        c = rec.components
+        parts = (
+            "fallback"
+            if rec.fallback
+            else f"{c.propensity:g} x {c.context_weight:g} x {c.value:g} x {c.lever:g}"
+        )
+        table.add_row(
+            str(rec.rank), rec.action_id, rec.channel, rec.purpose, f"{rec.score:.4g}", parts
+        )
+    out.print(table)
+    for rec in response.recommendations:
+        if rec.HasField("offer"):
+            out.print(
+                f"{rec.rank}. {rec.action_id} offer: {rec.offer.code} {rec.offer.name}",
+                markup=False,
+            )
+        t = rec.treatment
+        for label, text in (
+            ("subject", t.subject),
+            ("headline", t.headline),
+            ("script", t.script),
+            ("body", t.body),
+        ):
+            if text:
+                out.print(f"{rec.rank}. {rec.action_id} {label}: {text}", markup=False)
+                break
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The gRPC service: DecisionService, plus the standard health and reflection services.
+
+A malformed request gets INVALID_ARGUMENT naming the field and changes nothing; an
+engine failure (a bug, never the caller's fault) gets INTERNAL and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from nba.errors import EngineError, RequestError
+from nba.reload import RuleSetHolder
+from nba.request import outcome_record
+from nba.store import StoreError, prepared
+from nba.v1 import decisioning_pb2 as pb
+from nba.v1 import decisioning_pb2_grpc as pb_grpc
+
+log = logging.getLogger("nba.service")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
+
+
+class DecisionServicer(pb_grpc.DecisionServiceServicer):
+    def __init__(self, holder: RuleSetHolder) -> None:
+        self.holder = holder
+
+    def Decide(self, request: pb.DecideRequest, context: grpc.ServicerContext) -> pb.DecideResponse:
+        decider = self.holder.current  # one read: the whole request uses one rule set
+        try:
+            return decider.decide(request)
+        except RequestError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except EngineError:
+            log.exception("engine failure on version %s", decider.version)
+            context.abort(grpc.StatusCode.INTERNAL, "the rule engine failed; see the server log")
+        raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
+    def RecordOutcome(
+        self, request: pb.RecordOutcomeRequest, context: grpc.ServicerContext
+    ) -> pb.RecordOutcomeResponse:
+        store = self.holder.store
+        if store is None:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, "this server has no interaction store"
+            )
+        try:
+            customer_id, interaction = outcome_record(request, time.time())
+        except RequestError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        interaction = prepared(customer_id, interaction)
+        try:
+            recorded = store.record(customer_id, interaction)
+        except StoreError as exc:
+            log.error("RecordOutcome failed: %s", exc)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the interaction store is unavailable")
+        return pb.RecordOutcomeResponse(
+            recorded=recorded, interaction_id=interaction.interaction_id
+        )
+
+    def GetRuleSetStatus(
+        self, request: pb.GetRuleSetStatusRequest, context: grpc.ServicerContext
+    ) -> pb.RuleSetStatus:
+        decider = self.holder.current
+        ruleset = decider.ruleset
+        state = self.holder.state
+        status = pb.RuleSetStatus(
+            ruleset_version=ruleset.version,
+            actions=len(ruleset.actions),
+            rules=len(ruleset.rules),
+            segments=len(ruleset.segments),
+            last_reload_errors=state.last_errors,
+        )
+        status.loaded_at.FromNanoseconds(int(state.loaded_at * 1e9))
+        if state.last_attempt_at:
+            status.last_reload_at.FromNanoseconds(int(state.last_attempt_at * 1e9))
+        return status
+
+
+@dataclass
+class Running:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+
+
+def build_server(
+    holder: RuleSetHolder,
+    host: str = "127.0.0.1",
+    port: int = 50051,
+    threads: int = 8,
+    reuse_port: bool = False,
+) -> Running:
+    """A started server on host:port (port 0 picks a free one) with health and reflection."""
+    options = [("grpc.so_reuseport", 1 if reuse_port else 0)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=options)
+    pb_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(holder), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    server.start()
+    serving = health_pb2.HealthCheckResponse.SERVING
+    status = serving if holder.loaded else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, status)
+    return Running(server, bound, health_servicer)
