@@ -1,0 +1,68 @@
+"""Shared fixtures: the bundled rule set, deciders on both engines, a real gRPC server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import json_format
+
+from nba.decide import Decider
+from nba.reload import RuleSetHolder
+from nba.ruleset.loader import load_ruleset
+from nba.ruleset.ruleset import RuleSet
+from nba.service import Running, build_server
+from nba.store import open_store
+from nba.v1 import decisioning_pb2 as pb
+from nba.v1 import decisioning_pb2_grpc as pb_grpc
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "rules"
+EXAMPLES = RULES / "examples"
+
+
+def example(name: str) -> pb.DecideRequest:
+    """One of the bundled example requests, parsed from its proto3 JSON."""
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    return json_format.Parse(text, pb.DecideRequest())
+
+
+@pytest.fixture(scope="session")
+def bank() -> RuleSet:
+    return load_ruleset(RULES, display_root="rules")
+
+
+@pytest.fixture(scope="session")
+def bank_decider(bank: RuleSet) -> Decider:
+    return Decider(bank, "durable")
+
+
+@pytest.fixture(scope="session")
+def reference_decider(bank: RuleSet) -> Decider:
+    return Decider(bank, "reference")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[Running, RuleSetHolder]]:
+    """A real server on an ephemeral port, serving the bundled rules with a memory store."""
+    store = open_store("memory://", retention_seconds=400 * 86400)
+    holder = RuleSetHolder(RULES, "durable", store)
+    holder.load()
+    running = build_server(holder, "127.0.0.1", 0, threads=4)
+    yield running, holder
+    running.server.stop(grace=None)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def channel(server: tuple[Running, RuleSetHolder]) -> Iterator[grpc.Channel]:
+    running, _ = server
+    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+        yield ch
+
+
+@pytest.fixture(scope="module")
+def stub(channel: grpc.Channel) -> pb_grpc.DecisionServiceStub:
+    return pb_grpc.DecisionServiceStub(channel)

@@ -1,0 +1,59 @@
+"""Small rule sets written inline, for tests that need exact control over the rules."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+BASE = """
+lifecycle_stages: [prospect, active, at_risk]
+profile:
+  age: {type: int, min: 0, max: 130, required: true}
+  income: {type: number, min: 0}
+  vip: bool
+  region: {type: enum, values: [north, south]}
+  products: {type: set, values: [checking, card, loan]}
+  nickname: string
+channels:
+  - id: web
+    direction: inbound
+  - id: call_center
+    direction: both
+  - id: email
+    direction: outbound
+    marketing_consent: opt_in
+  - id: postal_mail
+    direction: outbound
+"""
+
+
+def write_rules(directory: Path, files: dict[str, str]) -> Path:
+    """Write rule files (dedented) into `directory`; returns it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return directory
+
+
+def action(
+    action_id: str,
+    *,
+    purpose: str = "marketing",
+    group: str = "cards",
+    value: float = 10,
+    propensity: float = 0.1,
+    channels: tuple[str, ...] = ("web", "email", "call_center", "postal_mail"),
+    extra: str = "",
+) -> str:
+    """The YAML of one action, with a treatment on each channel."""
+    treatments = "\n".join(
+        f"      {c}: {{headline: {action_id} on {c}, script: say {action_id}}}" for c in channels
+    )
+    body = textwrap.indent(textwrap.dedent(extra).strip("\n"), "    ") if extra else ""
+    return (
+        f"  - id: {action_id}\n    purpose: {purpose}\n    group: {group}\n"
+        f"    value: {value}\n    propensity: {propensity}\n    treatments:\n{treatments}\n"
+        + (body + "\n" if body else "")
+    )

@@ -1,0 +1,142 @@
+"""The nba command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from nba.v1 import decisioning_pb2_grpc as pb_grpc
+from tests.conftest import EXAMPLES, REPO, RULES, example
+from tests.helpers import BASE, action, write_rules
+
+NBA = [sys.executable, "-m", "nba"]
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NBA, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def broken_rules(tmp_path: Path) -> Path:
+    return write_rules(
+        tmp_path / "broken",
+        {
+            "base.yaml": BASE,
+            "actions.yaml": "actions:\n"
+            + action("a1", extra="eligible: profile.incom > 5 and lifecycle == 'actve'"),
+        },
+    )
+
+
+def test_validate_ok_on_the_bundled_rules() -> None:
+    result = run("validate", "rules")
+    assert result.returncode == 0, result.stderr
+    assert re.match(r"rules: ok, version [0-9a-f]{12} \(\d+ actions, \d+ rules", result.stdout)
+
+
+def test_validate_reports_every_error_and_exits_1(tmp_path: Path) -> None:
+    result = run("validate", str(broken_rules(tmp_path)))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "2 errors occurred:"
+    assert re.match(
+        r".*broken/actions\.yaml:12:15: error\[type\]: unknown profile attribute 'incom'", lines[1]
+    )
+    assert "did you mean 'income'?" in lines[1]
+    assert "did you mean 'active'?" in lines[2]
+
+
+def test_validate_json_for_editors(tmp_path: Path) -> None:
+    result = run("validate", str(broken_rules(tmp_path)), "--format", "json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    first = report["errors"][0]
+    assert (first["line"], first["column"], first["code"]) == (12, 15, "type")
+    assert first["hint"] == "did you mean 'income'?"
+
+
+def test_decide_prints_a_table_and_json() -> None:
+    path = EXAMPLES / "call_center_at_risk.json"
+    table = run("decide", str(path))
+    assert table.returncode == 0, table.stderr
+    expected = list(
+        __import__("nba.decide", fromlist=["Decider"])
+        .Decider(__import__("nba.ruleset.loader", fromlist=["x"]).load_ruleset(RULES))
+        .decide(example("call_center_at_risk.json"))
+        .recommendations
+    )
+    assert expected[0].action_id in table.stdout
+    assert "call_center" in table.stdout
+    as_json = run("decide", str(path), "--json")
+    response = json.loads(as_json.stdout)
+    assert [r["actionId"] for r in response["recommendations"]] == [r.action_id for r in expected]
+
+
+def test_decide_rejects_a_malformed_request_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"customerId": "c", "lifecycleStage": "active", "profile": {"age": "x"}}')
+    result = run("decide", str(bad))
+    assert result.returncode == 2
+    assert "profile.age" in result.stderr
+    bad.write_text("{not json")
+    assert run("decide", str(bad)).returncode == 2
+
+
+@pytest.mark.slow
+def test_serve_logs_one_ready_line_and_answers(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [
+            *NBA,
+            "serve",
+            "--rules",
+            str(RULES),
+            "--port",
+            "0",
+            "--store",
+            f"sqlite:///{tmp_path}/s.db",
+        ],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 60
+        line = ""
+        while time.monotonic() < deadline and "ready on" not in line:
+            line = process.stderr.readline()
+        match = re.search(
+            r"ready on 127\.0\.0\.1:(\d+) \| rules .* version ([0-9a-f]{12}) \((\d+) actions", line
+        )
+        assert match, line
+        with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
+            response = pb_grpc.DecisionServiceStub(channel).Decide(
+                example("web_prospect_homepage.json"), timeout=10
+            )
+        assert response.ruleset_version == match.group(2)
+        assert response.recommendations
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=20)
+        if process.stderr is not None:
+            process.stderr.close()
+    assert code == 0
+
+
+def test_serve_refuses_broken_rules(tmp_path: Path) -> None:
+    result = run(
+        "serve", "--rules", str(broken_rules(tmp_path)), "--port", "0", "--store", "memory://"
+    )
+    assert result.returncode == 1
+    assert "unknown profile attribute 'incom'" in result.stderr
