@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from nba.engagement import Candidate, Exclusion
-from nba.policies import PolicyStage
+from nba.policies import CapBudget, PolicyHistory, PolicyStage
 from nba.request import DecisionRequest
 from nba.ruleset.ruleset import Fallback, RuleSet
 
@@ -35,8 +35,13 @@ def score(ruleset: RuleSet, candidate: Candidate) -> Scored:
 
 
 def arbitrate(
-    ruleset: RuleSet, request: DecisionRequest, candidates: list[Candidate], explain: bool
+    ruleset: RuleSet,
+    request: DecisionRequest,
+    candidates: list[Candidate],
+    explain: bool,
+    budget: CapBudget,
 ) -> tuple[list[Scored], list[Exclusion]]:
+    """The top actions, best first, each on the first of its channels a cap still allows."""
     ranked = sorted(
         (score(ruleset, c) for c in candidates),
         key=lambda s: (-s.score, s.candidate.action.id),
@@ -71,22 +76,51 @@ def arbitrate(
                     )
                 )
             continue
+        channel = _uncapped(item.candidate, budget)
+        if not channel:
+            if explain:
+                excluded.append(_capped(item.candidate, budget))
+            continue
+        budget.take(action, channel)
+        item.candidate.channel = channel
         chosen.append(item)
         in_group[action.group] += 1
         best_of_group.setdefault(action.group, action.id)
     return chosen, excluded
 
 
+def _uncapped(candidate: Candidate, budget: CapBudget) -> str:
+    for channel in candidate.channels:
+        if budget.full(candidate.action, channel) is None:
+            return channel
+    return ""
+
+
+def _capped(candidate: Candidate, budget: CapBudget) -> Exclusion:
+    action = candidate.action
+    caps = [(c, budget.full(action, c)) for c in candidate.channels]
+    first = caps[0][1]
+    assert first is not None
+    if len(caps) == 1:
+        channel = caps[0][0]
+        text = budget.describe(first, action)
+        return Exclusion(action.id, f"caps.{first.id}", text, "policy", first.location, channel)
+    text = "; ".join(f"{c}: {budget.describe(cap, action)}" for c, cap in caps if cap)
+    return Exclusion(action.id, f"caps.{first.id}", f"No channel under its caps. {text}", "policy")
+
+
 def pick_fallback(
     ruleset: RuleSet,
     request: DecisionRequest,
     policies: PolicyStage,
+    history: PolicyHistory,
+    budget: CapBudget,
     suppressed: Collection[str] = (),
 ) -> tuple[Fallback, str] | None:
-    """The most specific fallback for the touchpoint that consent allows, and its channel.
+    """The most specific fallback for the touchpoint that the policies allow, and its channel.
 
     A fallback skips its action's engagement rules (it is what is said when nothing
-    qualifies) but not suppressions and consent: those always win.
+    qualifies) but not suppressions, consent, contact policies or caps: those always win.
     """
     channel = request.channel
 
@@ -105,7 +139,10 @@ def pick_fallback(
     for fallback in matches:
         if fallback.action in suppressed:
             continue
-        chosen, _ = policies.channel_for(request, ruleset.actions[fallback.action])
+        candidate = Candidate(ruleset.actions[fallback.action])
+        kept, _, _ = policies.apply(request, [candidate], explain=False, history=history)
+        chosen = _uncapped(candidate, budget) if kept else ""
         if chosen:
+            budget.take(candidate.action, chosen)
             return fallback, chosen
     return None

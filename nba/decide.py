@@ -24,7 +24,7 @@ from nba.arbitrate import arbitrate, pick_fallback
 from nba.context import merge_history
 from nba.engagement import engage
 from nba.engine import RuleEngine, make_engine
-from nba.policies import PolicyStage
+from nba.policies import CapBudget, PolicyHistory, PolicyStage
 from nba.request import DecisionRequest, RequestValidator
 from nba.respond import Decision, Pick, ResponseBuilder
 from nba.ruleset.ruleset import RuleSet
@@ -67,17 +67,18 @@ class Decider:
         explain = request.explain
         fired = self.engine.fire(request, detailed=explain)
         engagement = engage(self.ruleset, fired, explain)
-        candidates, excluded_by_policy = self.policies.apply(
+        candidates, excluded_by_policy, history = self.policies.apply(
             request, engagement.candidates, explain
         )
-        ranked, excluded_by_rank = arbitrate(self.ruleset, request, candidates, explain)
+        budget = CapBudget(self.ruleset.policies, history.cap_counts)
+        ranked, excluded_by_rank = arbitrate(self.ruleset, request, candidates, explain, budget)
         picks = [
             Pick(rank, s.candidate.action, s.candidate.channel, s)
             for rank, s in enumerate(ranked, start=1)
         ]
         excluded = [*engagement.excluded, *excluded_by_policy, *excluded_by_rank]
         if not picks:
-            picks = self._fallback(request, engagement.suppressed)
+            picks = self._fallback(request, history, budget, engagement.suppressed)
             chosen = {p.action.id for p in picks}
             excluded = [e for e in excluded if e.action_id not in chosen]
         return Decision(
@@ -90,8 +91,14 @@ class Decider:
             fired=fired,
         )
 
-    def _fallback(self, request: DecisionRequest, suppressed: Collection[str]) -> list[Pick]:
-        found = pick_fallback(self.ruleset, request, self.policies, suppressed)
+    def _fallback(
+        self,
+        request: DecisionRequest,
+        history: PolicyHistory,
+        budget: CapBudget,
+        suppressed: Collection[str],
+    ) -> list[Pick]:
+        found = pick_fallback(self.ruleset, request, self.policies, history, budget, suppressed)
         if found is None:
             return []
         fallback, channel = found
@@ -100,7 +107,11 @@ class Decider:
 
 
 def history_horizon(ruleset: RuleSet) -> float:
-    """How far back the rules look: the longest count window (unbounded counts: 400 days)."""
+    """How far back rules and policies look; this is also the store's retention.
+
+    Counts without a window, and one-time offers (never again after an accept), look
+    back UNBOUNDED_HISTORY_SECONDS.
+    """
     from nba.ruleset.resolve import CountTerm
 
     windows = [
@@ -108,4 +119,7 @@ def history_horizon(ruleset: RuleSet) -> float:
         for t in ruleset.terms.values()
         if isinstance(t, CountTerm)
     ]
-    return float(max(windows, default=86400))
+    windows.append(ruleset.policies.horizon_seconds())
+    if any(a.one_time for a in ruleset.actions.values()):
+        windows.append(UNBOUNDED_HISTORY_SECONDS)
+    return float(max(windows, default=86400) or 86400)

@@ -40,7 +40,8 @@ class Candidate:
     action: Action
     weight: float = 1.0
     weight_rules: list[Rule] = field(default_factory=list)
-    channel: str = ""  # chosen by the policy stage
+    channels: list[str] = field(default_factory=list)  # usable, in preference order (policies)
+    channel: str = ""  # the one chosen in arbitration
 
 
 @dataclass(slots=True)

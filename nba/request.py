@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from nba.errors import RequestError, did_you_mean
-from nba.ruleset.model import AttributeSpec, AttributeType
+from nba.ruleset.model import AttributeSpec, AttributeType, known_time_zone
 from nba.ruleset.ruleset import RuleSet
 from nba.store import StoredInteraction
 from nba.v1 import decisioning_pb2 as pb
@@ -94,6 +94,12 @@ class RequestValidator:
             if key not in self.channels:
                 self._unknown(f"preferred_channels[{i}]", key, self.ruleset.channels, "channel")
         as_of = _seconds(msg.as_of) if msg.HasField("as_of") else (now or time.time())
+        time_zone = msg.time_zone or self.ruleset.meta.time_zone
+        if msg.time_zone and not known_time_zone(msg.time_zone):
+            raise RequestError(
+                "time_zone",
+                f"'{msg.time_zone}' is not an IANA time zone; expected e.g. Europe/London",
+            )
         return DecisionRequest(
             customer_id=msg.customer_id,
             profile=self.profile(msg.profile),
@@ -107,7 +113,7 @@ class RequestValidator:
             explain=msg.explain,
             as_of=as_of,
             preferred_channels=preferred,
-            time_zone=msg.time_zone or self.ruleset.meta.time_zone,
+            time_zone=time_zone,
         )
 
     def profile(self, struct: struct_pb2.Struct) -> dict[str, Any]:

@@ -36,19 +36,25 @@ from nba.ruleset.model import (
     FallbackSpec,
     Kind,
     NamedCondition,
+    PoliciesSpec,
     RuleSetMeta,
     RuleSpec,
     SegmentSpec,
     StageList,
     Targets,
+    duration_seconds,
     expand_attribute,
 )
 from nba.ruleset.resolve import BrokenReference, ConditionCheckError, Expr, Scope, resolve
 from nba.ruleset.ruleset import (
     ENGAGEMENT_STAGES,
     Action,
+    Cap,
+    Cooldown,
     Fallback,
     Lever,
+    Policies,
+    QuietHours,
     Rule,
     RuleSet,
     Segment,
@@ -359,6 +365,7 @@ class _Assembler:
             for e in lever_entries
         )
         fallbacks = tuple(self.fallback(e, actions, channels) for e in merged.get("fallbacks", []))
+        policies = self.policies(merged.get("policies"), channels, groups)
         if self.errors:
             return None
         meta = merged["ruleset"].item if "ruleset" in merged else RuleSetMeta()
@@ -379,6 +386,7 @@ class _Assembler:
             arbitration=arbitration,
             fallbacks=fallbacks,
             files=files,
+            policies=policies,
         )
 
     def unique(self, entries: list[Entry], what: str) -> list[Entry]:
@@ -578,6 +586,104 @@ class _Assembler:
             )
         return Fallback(spec.action, spec.channel, spec.placement, entry.at())
 
+    def policies(
+        self, entry: Entry | None, channels: dict[str, ChannelSpec], groups: frozenset[str]
+    ) -> Policies:
+        if entry is None:
+            return Policies()
+        spec: PoliciesSpec = entry.item
+        for i, cap in enumerate(spec.caps):
+            self.known_channel(cap.channel, channels, entry.at("caps", i, "channel"))
+            for j, group in enumerate(cap.groups):
+                self.known_group(group, groups, entry.at("caps", i, "groups", j))
+        for i, quiet in enumerate(spec.quiet_hours):
+            for j, channel in enumerate(quiet.channels):
+                self.known_channel(channel, channels, entry.at("quiet_hours", i, "channels", j))
+        for kind, items in (
+            ("caps", spec.caps),
+            ("cooldowns", spec.cooldowns),
+            ("quiet_hours", spec.quiet_hours),
+        ):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.id in seen:
+                    self.error(
+                        "duplicate-id",
+                        f"{kind} id '{item.id}' is used twice",
+                        entry.at(kind, i, "id"),
+                    )
+                seen.add(item.id)
+        pause = spec.complaint_pause
+        return Policies(
+            stored_consent=spec.consent.stored,
+            caps=tuple(
+                Cap(
+                    c.id,
+                    c.max,
+                    duration_seconds(c.within),
+                    frozenset(OUTCOMES[o] for o in c.outcomes),
+                    c.channel,
+                    c.purpose,
+                    frozenset(c.groups),
+                    c.each,
+                    c.reason,
+                    entry.at("caps", i),
+                )
+                for i, c in enumerate(spec.caps)
+            ),
+            cooldowns=tuple(
+                Cooldown(
+                    c.id,
+                    OUTCOMES[c.outcome],
+                    c.count,
+                    duration_seconds(c.within),
+                    duration_seconds(c.pause),
+                    c.each,
+                    c.purpose,
+                    c.reason,
+                    entry.at("cooldowns", i),
+                )
+                for i, c in enumerate(spec.cooldowns)
+            ),
+            complaint_pause_seconds=duration_seconds(pause.pause) if pause else None,
+            complaint_pause_purposes=frozenset(pause.purposes) if pause else frozenset(),
+            complaint_pause_location=entry.at("complaint_pause") if pause else None,
+            quiet_hours=tuple(
+                QuietHours(
+                    q.id,
+                    frozenset(q.channels),
+                    _minutes(q.start),
+                    _minutes(q.end),
+                    entry.at("quiet_hours", i),
+                )
+                for i, q in enumerate(spec.quiet_hours)
+            ),
+        )
+
+    def known_channel(
+        self, name: str | None, channels: dict[str, ChannelSpec], at: Location
+    ) -> None:
+        if (
+            name is not None
+            and name not in channels
+            and name not in self.broken.get("channels", ())
+        ):
+            self.error(
+                "unknown-channel",
+                f"unknown channel '{name}'; expected a declared channel",
+                at,
+                did_you_mean(name, channels),
+            )
+
+    def known_group(self, name: str, groups: frozenset[str], at: Location) -> None:
+        if name not in groups and name not in self.broken.get("groups", ()):
+            self.error(
+                "unknown-group",
+                f"unknown group '{name}'; expected a group some action belongs to",
+                at,
+                did_you_mean(name, groups),
+            )
+
     def stratify(self, deps: dict[str, set[str]], entries: dict[str, Entry]) -> dict[str, int]:
         """Stratum of each segment: 0 without segment deps, else 1 + the deepest dep."""
         level: dict[str, int] = {}
@@ -611,6 +717,14 @@ class _Assembler:
         self, code: str, message: str, location: Location | None = None, hint: str = ""
     ) -> None:
         self.errors.append(RuleError(code, message, location, hint))
+
+
+OUTCOMES = {"impression": 1, "click": 2, "accept": 3, "dismiss": 4, "reject": 5, "complaint": 6}
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 def _with(rule: Rule, **changes: Any) -> Rule:

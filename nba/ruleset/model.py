@@ -8,6 +8,8 @@ Every model forbids unknown keys, so a misspelt key is an error with a suggestio
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -45,10 +47,27 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@functools.cache
+def known_time_zone(name: str) -> bool:
+    """Is `name` an IANA time zone this machine knows (quiet hours need its rules)?"""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 class RuleSetMeta(Strict):
     name: str = "rules"
     description: str = ""
     time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if not known_time_zone(value):
+            raise ValueError(f"'{value}' is not an IANA time zone; expected e.g. Europe/London")
+        return value
 
 
 class AttributeType(StrEnum):
@@ -257,6 +276,63 @@ class FallbackSpec(Strict):
         return self
 
 
+Outcome = Literal["impression", "click", "accept", "dismiss", "reject", "complaint"]
+ClockTime = Annotated[StrictStr, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class CapSpec(Strict):
+    """At most `max` interactions with `outcomes` within the window, counted per `each`."""
+
+    id: Id
+    max: Annotated[StrictInt, Field(ge=0)]
+    within: Duration
+    outcomes: tuple[Outcome, ...] = ("impression",)
+    channel: Id | None = None
+    purpose: Purpose | None = None
+    groups: tuple[Id, ...] = ()
+    each: Literal["customer", "action", "group"] = "customer"
+    reason: str = ""
+
+
+class CooldownSpec(Strict):
+    """After `count` interactions with `outcome` within the window, pause for `pause`."""
+
+    id: Id
+    outcome: Outcome
+    count: Annotated[StrictInt, Field(ge=1)] = 1
+    within: Duration
+    pause: Duration
+    each: Literal["action", "group"] = "action"
+    purpose: Purpose | None = None
+    reason: str = ""
+
+
+class ComplaintPauseSpec(Strict):
+    pause: Duration
+    purposes: tuple[Purpose, ...] = (Purpose.MARKETING,)
+
+
+class QuietHoursSpec(Strict):
+    """No outbound contact on these channels between `start` and `end`, customer's time."""
+
+    id: Id
+    channels: tuple[Id, ...] = Field(min_length=1)
+    start: ClockTime
+    end: ClockTime
+
+
+class ConsentPolicySpec(Strict):
+    stored: StrictBool = False  # also read consent recorded through UpdateConsent
+
+
+class PoliciesSpec(Strict):
+    consent: ConsentPolicySpec = ConsentPolicySpec()
+    caps: list[CapSpec] = []
+    cooldowns: list[CooldownSpec] = []
+    complaint_pause: ComplaintPauseSpec | None = None
+    quiet_hours: list[QuietHoursSpec] = []
+
+
 def expand_attribute(value: object) -> object:
     """`age: int` is shorthand for `age: {type: int}`."""
     return {"type": value} if isinstance(value, str) else value
@@ -275,10 +351,11 @@ LIST_SECTIONS: dict[str, type[BaseModel]] = {
 SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
     "ruleset": RuleSetMeta,
     "arbitration": ArbitrationSpec,
+    "policies": PoliciesSpec,
 }
 OTHER_SECTIONS = ("lifecycle_stages", "profile")
 SECTIONS: tuple[str, ...] = (*SINGLE_SECTIONS, *OTHER_SECTIONS, *LIST_SECTIONS)
-SINGLETON_SECTIONS = ("ruleset", "lifecycle_stages", "arbitration")
+SINGLETON_SECTIONS = ("ruleset", "lifecycle_stages", "arbitration", "policies")
 
 
 class StageList(BaseModel):

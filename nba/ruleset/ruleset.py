@@ -78,6 +78,73 @@ class Fallback:
 
 
 @dataclass(frozen=True, slots=True)
+class Cap:
+    id: str
+    max: int
+    within_seconds: int
+    outcomes: frozenset[int]  # nba.v1 Outcome numbers
+    channel: str | None
+    purpose: str | None
+    groups: frozenset[str]
+    each: str  # customer | action | group
+    reason: str
+    location: Location
+
+    def applies(self, action: Action, channel: str) -> bool:
+        """Does recommending `action` on `channel` add to what this cap counts?"""
+        return (
+            (self.channel is None or self.channel == channel)
+            and (self.purpose is None or self.purpose == action.purpose)
+            and (not self.groups or action.group in self.groups)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Cooldown:
+    id: str
+    outcome: int
+    count: int
+    within_seconds: int
+    pause_seconds: int
+    each: str  # action | group
+    purpose: str | None
+    reason: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    id: str
+    channels: frozenset[str]
+    start_minute: int  # minutes after local midnight
+    end_minute: int
+    location: Location
+
+    def covers(self, minute_of_day: int) -> bool:
+        if self.start_minute <= self.end_minute:
+            return self.start_minute <= minute_of_day < self.end_minute
+        return minute_of_day >= self.start_minute or minute_of_day < self.end_minute  # overnight
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    stored_consent: bool = False
+    caps: tuple[Cap, ...] = ()
+    cooldowns: tuple[Cooldown, ...] = ()
+    complaint_pause_seconds: int | None = None
+    complaint_pause_purposes: frozenset[str] = frozenset()
+    complaint_pause_location: Location | None = None
+    quiet_hours: tuple[QuietHours, ...] = ()
+
+    def horizon_seconds(self) -> int:
+        """The longest look back any policy needs."""
+        spans = [c.within_seconds for c in self.caps]
+        spans += [c.within_seconds + c.pause_seconds for c in self.cooldowns]
+        spans += [self.complaint_pause_seconds or 0]
+        return max(spans, default=0)
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     id: str
     description: str
@@ -98,6 +165,7 @@ class RuleSet:
     arbitration: ArbitrationSpec
     fallbacks: tuple[Fallback, ...]
     files: tuple[str, ...]
+    policies: Policies = Policies()
     strata: tuple[tuple[int, ...], ...] = field(init=False)
     fast_strata: tuple[tuple[int, ...], ...] = field(init=False)
     all_rules: tuple[Rule, ...] = field(init=False)  # rules, then one "engaged" rule per action
