@@ -163,6 +163,64 @@ def validate(
         out.print(f"{rules}: ok, version {ruleset.version} ({ruleset.summary()})")
 
 
+# ---------------------------------------------------------------------------- test
+
+
+@app.command("test")
+def test_scenarios(
+    rules: Annotated[
+        Path, typer.Argument(help="Rules directory (scenarios in its tests/).")
+    ] = Path("rules"),
+    run: Annotated[
+        str | None, typer.Option("--run", help="Only scenarios whose name matches.")
+    ] = None,
+    format: Annotated[Format, typer.Option("--format", help="text or json.")] = Format.TEXT,
+    verbose: Annotated[bool, typer.Option("-v", help="List passing scenarios too.")] = False,
+) -> None:
+    """Run the rule authors' scenarios under RULES/tests. Exit 1 when any fails."""
+    from nba import scenarios as sc
+
+    decider = _load(rules)
+    found, errors = sc.load_scenarios(rules, rules)
+    if errors:
+        for e in sorted(errors, key=lambda e: e.sort_key()):
+            err.print(str(e), markup=False)
+        raise typer.Exit(2)
+    chosen = sc.select(found, run)
+    if not chosen:
+        err.print(f"no scenarios{' matching ' + repr(run) if run else ''} under {rules}/tests")
+        raise typer.Exit(2)
+    outcomes = [sc.run_scenario(decider, s) for s in chosen]
+    failed = [o for o in outcomes if o.status != "PASS"]
+    if format == Format.JSON:
+        report = [
+            {
+                "name": o.scenario.name,
+                "location": str(o.scenario.location),
+                "status": o.status,
+                "failures": o.failures or ([o.error] if o.error else []),
+            }
+            for o in outcomes
+        ]
+        out.print(json.dumps(report, indent=2), markup=False)
+    else:
+        for o in outcomes:
+            if o.status == "PASS":
+                if verbose:
+                    out.print(f"PASS {o.scenario.name}", markup=False)
+                continue
+            out.print(f"{o.status} {o.scenario.location}: {o.scenario.name}", markup=False)
+            for line in o.failures or [o.error]:
+                out.print(f"  {line}", markup=False)
+            if o.decision is not None:
+                for line in sc.describe(o.decision):
+                    out.print(f"    {line}", markup=False)
+        passed = len(outcomes) - len(failed)
+        out.print(f"{passed} passed, {len(failed)} failed (rules version {decider.version})")
+    if failed:
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------------------- decide
 
 
