@@ -1,8 +1,11 @@
 """The interaction store: what each customer did with which action, for Decide to read back.
 
 ``RecordOutcome`` writes interactions and every ``Decide`` reads a customer's recent history,
-possibly on another replica a second later. AllOf of that goes through the small
+possibly on another replica a second later. All of that goes through the small
 :class:`InteractionStore` protocol, so the decision path does not care where history lives.
+The store also keeps each customer's latest consent per channel, set by another system (a
+preference center) through ``update_consent``; Decide reads history and consent together with
+one ``snapshot`` call, one round trip or read transaction whatever the backend.
 Three backends are chosen by URL in :func:`open_store`:
 
 * ``memory://`` -- a dict in this process; for the store-less path and callers' unit tests.
@@ -10,8 +13,15 @@ Three backends are chosen by URL in :func:`open_store`:
 * ``redis://host:port/db`` -- shared by several replicas, Redis Cluster compatible.
 
 Every backend gives the same guarantees: ``record`` is idempotent per (customer, interaction
-id), it trims the customer's history older than the retention window, and ``history`` never
-returns anything older than that window, whether or not it has been trimmed yet.
+id) within the retention window, it trims the customer's history older than that window, and
+``history`` never returns anything older than it, whether or not it has been removed yet. An
+id whose interaction has left the window is new again, removed or not, so no answer depends on
+when trimming ran. ``sweep`` removes what trimming on record misses: the history of customers
+who went quiet.
+The window is ``retention_seconds``, which a rule-set reload may change on a live store.
+Consent is not interaction history: no retention applies to it, so an opt-out never expires by
+itself; for each channel the update with the newest ``at`` wins, whatever order updates arrive
+in and whichever replica applies them.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -81,13 +91,58 @@ class InteractionStore(Protocol):
 
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
         """Store once. Returns False (and changes nothing) when interaction.interaction_id
-        (or, if empty, interaction_key(...)) was recorded before for this customer: retries are
-        idempotent. Trims that customer's history older than the retention window."""
+        (or, if empty, interaction_key(...)) was recorded before for this customer and that
+        interaction is still inside the retention window: retries are idempotent. Otherwise
+        stores it (replacing the expired one with the same id, if any), trims that customer's
+        history older than the window and returns True, also for an interaction that is itself
+        older than the window and so is dropped at once."""
         ...
 
     def history(self, customer_id: str, since: float) -> list[StoredInteraction]:
         """Interactions with at >= since, oldest first, each with its interaction_id filled.
         Interactions with the same ``at`` come in an unspecified order."""
+        ...
+
+    def update_consent(self, customer_id: str, changes: Mapping[str, bool], at: float) -> None:
+        """Stores the customer's consent (True: opted in) for each channel in ``changes``, as of
+        ``at`` (unix seconds). Per channel the newest ``at`` wins, atomically: an update older
+        than the stored one changes nothing, so a late, out-of-order delivery or a race between
+        replicas cannot bring back a stale value; at an equal ``at`` the later call wins.
+        Channels not named keep their value. Consent is never trimmed, swept nor expired.
+        ValueError for an empty customer id or channel, a non-bool value or a non-finite at."""
+        ...
+
+    def consent(self, customer_id: str) -> dict[str, bool]:
+        """The stored consent per channel; an empty dict when nothing is stored."""
+        ...
+
+    def snapshot(
+        self, customer_id: str, since: float, with_consent: bool
+    ) -> tuple[list[StoredInteraction], dict[str, bool]]:
+        """``(history(customer_id, since), consent(customer_id))`` read together, in one round
+        trip or read transaction: what Decide reads for each decision. With ``with_consent``
+        false the consent is not read and comes back as ``{}``."""
+        ...
+
+    def sweep(self, now: float | None = None) -> int:
+        """Removes every customer's interactions older than the retention window as of
+        ``now`` (default: the store's clock), with their idempotency ids: a retry of a swept
+        interaction is recorded again, as after trimming (and if it is itself older than the
+        window, it is trimmed again at once and never shown). Consent is kept. Returns how
+        many interactions were removed; a backend that expires data by itself returns 0.
+        Meant to be called periodically; it works in short batches, so records go on."""
+        ...
+
+    @property
+    def retention_seconds(self) -> float:
+        """The retention window, in seconds."""
+        ...
+
+    @retention_seconds.setter
+    def retention_seconds(self, value: float) -> None:
+        """Changes the window for later records, reads and sweeps (ValueError unless positive
+        and finite). A shorter window hides older interactions at once; a longer one shows
+        again those not yet removed, but cannot bring back what was trimmed or swept."""
         ...
 
     def ping(self) -> None:
@@ -108,8 +163,7 @@ def open_store(url: str, *, retention_seconds: float, clock: Clock = time.time) 
     Backend modules are imported here, on demand, so that the store-less path does not load
     the Redis client.
     """
-    if retention_seconds <= 0:
-        raise ValueError(f"retention_seconds must be positive, got {retention_seconds!r}")
+    retention_seconds = check_retention(retention_seconds)
     scheme = urlsplit(url).scheme.lower() if "://" in url else ""
     if scheme == "memory":
         from nba.store.memory import MemoryStore
@@ -150,9 +204,50 @@ def check_customer_id(customer_id: str) -> None:
         raise ValueError("customer_id must be a non-empty string")
 
 
+def check_retention(retention_seconds: float) -> float:
+    """The retention window as a float; ValueError unless it is a positive, finite number."""
+    if (
+        isinstance(retention_seconds, bool)
+        or not isinstance(retention_seconds, int | float)
+        or not math.isfinite(retention_seconds)
+        or retention_seconds <= 0
+    ):
+        raise ValueError(
+            f"retention_seconds must be a positive number of seconds, got {retention_seconds!r}"
+        )
+    return float(retention_seconds)
+
+
 def retention_cutoff(clock: Clock, retention_seconds: float) -> float:
     """The oldest ``at`` still inside the retention window."""
     return clock() - retention_seconds
+
+
+def sweep_cutoff(clock: Clock, retention_seconds: float, now: float | None) -> float:
+    """The cutoff of a sweep as of ``now`` (the clock's time when None)."""
+    if now is None:
+        return retention_cutoff(clock, retention_seconds)
+    if not math.isfinite(now):
+        raise ValueError(f"now must be a finite unix time, got {now!r}")
+    return now - retention_seconds
+
+
+def checked_consent(
+    customer_id: str, changes: Mapping[str, bool], at: float
+) -> list[tuple[str, bool]]:
+    """The (channel, granted) pairs of a consent update, checked the same way by every
+    backend: a non-empty customer id and channels, bool values (not ints or strings, which
+    would be read as opt-ins), a finite ``at``."""
+    check_customer_id(customer_id)
+    if not math.isfinite(at):
+        raise ValueError(f"consent at must be a finite unix time, got {at!r}")
+    pairs = list(changes.items())
+    for channel, granted in pairs:
+        if not isinstance(channel, str) or not channel:
+            raise ValueError(f"consent channels must be non-empty strings, got {channel!r}")
+        if not isinstance(granted, bool):
+            raise ValueError(f"consent for {channel!r} must be True or False, got {granted!r}")
+    return pairs
 
 
 def prepared(customer_id: str, interaction: StoredInteraction) -> StoredInteraction:

@@ -1,8 +1,9 @@
-"""In-process interaction store: a dict under a lock.
+"""In-process interaction store: dicts under a lock.
 
 For the store-less path (one process, history lost on restart) and for unit tests of callers.
-It keeps the same semantics as the durable backends, retention and idempotency included, so
-that tests written against it hold for them too.
+It keeps the same semantics as the durable backends, retention, idempotency and consent
+included, so that tests written against it hold for them too. ``sweep`` walks every customer,
+a bounded batch of them per hold of the lock, so that a long sweep does not stall decisions.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -17,9 +19,15 @@ from nba.store import (
     Clock,
     StoredInteraction,
     check_customer_id,
+    check_retention,
+    checked_consent,
     prepared,
     retention_cutoff,
+    sweep_cutoff,
 )
+
+SWEEP_BATCH = 1000
+"""Customers trimmed per hold of the lock by ``sweep``."""
 
 
 def _at(interaction: StoredInteraction) -> float:
@@ -28,35 +36,40 @@ def _at(interaction: StoredInteraction) -> float:
 
 @dataclass(slots=True)
 class _History:
-    """One customer's interactions sorted by ``at`` (ties in insertion order) and their ids."""
+    """One customer's interactions sorted by ``at`` (ties in insertion order), and the ``at``
+    of each interaction id."""
 
     entries: list[StoredInteraction] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
+    ids: dict[str, float] = field(default_factory=dict)
 
     def add(self, interaction: StoredInteraction) -> None:
         bisect.insort_right(self.entries, interaction, key=_at)
-        self.ids.add(interaction.interaction_id)
+        self.ids[interaction.interaction_id] = interaction.at
 
     def since(self, since: float) -> list[StoredInteraction]:
         return self.entries[bisect.bisect_left(self.entries, since, key=_at) :]
 
-    def trim(self, cutoff: float) -> None:
-        """Drops entries older than ``cutoff``; their ids go too, like in the other backends."""
+    def trim(self, cutoff: float) -> int:
+        """Drops entries older than ``cutoff``, their ids too like in the other backends;
+        returns how many."""
         stale = bisect.bisect_left(self.entries, cutoff, key=_at)
         for old in self.entries[:stale]:
-            self.ids.discard(old.interaction_id)
+            self.ids.pop(old.interaction_id, None)
         del self.entries[:stale]
+        return stale
 
 
 class MemoryStore:
     """Thread-safe in-memory store. A customer who never records again keeps their (expired,
-    hidden) history in memory until the process ends; fine for tests and small deployments."""
+    hidden) history in memory until the next ``sweep``."""
 
     def __init__(self, *, retention_seconds: float, clock: Clock = time.time) -> None:
-        self._retention = retention_seconds
+        self._retention = check_retention(retention_seconds)
         self._clock = clock
         self._lock = threading.Lock()
         self._customers: dict[str, _History] = {}
+        # customer -> channel -> (granted, at); apart from the histories, which retention empties
+        self._consent: dict[str, dict[str, tuple[bool, float]]] = {}
 
     @classmethod
     def from_url(cls, url: str, *, retention_seconds: float, clock: Clock) -> MemoryStore:
@@ -65,14 +78,25 @@ class MemoryStore:
             raise ValueError(f"the memory store URL takes no host, path or options: {url!r}")
         return cls(retention_seconds=retention_seconds, clock=clock)
 
+    @property
+    def retention_seconds(self) -> float:
+        return self._retention
+
+    @retention_seconds.setter
+    def retention_seconds(self, value: float) -> None:
+        self._retention = check_retention(value)
+
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
         interaction = prepared(customer_id, interaction)
+        cutoff = retention_cutoff(self._clock, self._retention)
         with self._lock:
             history = self._customers.setdefault(customer_id, _History())
-            if interaction.interaction_id in history.ids:
+            known_at = history.ids.get(interaction.interaction_id)
+            if known_at is not None and known_at >= cutoff:
                 return False
-            history.add(interaction)
-            history.trim(retention_cutoff(self._clock, self._retention))
+            history.trim(cutoff)  # first, so that it cannot drop the id being recorded
+            if interaction.at >= cutoff:
+                history.add(interaction)
             if not history.entries:
                 del self._customers[customer_id]
             return True
@@ -84,9 +108,59 @@ class MemoryStore:
             history = self._customers.get(customer_id)
             return history.since(since) if history else []
 
+    def update_consent(self, customer_id: str, changes: Mapping[str, bool], at: float) -> None:
+        pairs = checked_consent(customer_id, changes, at)
+        if not pairs:
+            return
+        with self._lock:
+            stored = self._consent.setdefault(customer_id, {})
+            for channel, granted in pairs:
+                current = stored.get(channel)
+                if current is None or at >= current[1]:
+                    stored[channel] = (granted, at)
+
+    def consent(self, customer_id: str) -> dict[str, bool]:
+        check_customer_id(customer_id)
+        with self._lock:
+            return self._consent_of(customer_id)
+
+    def snapshot(
+        self, customer_id: str, since: float, with_consent: bool
+    ) -> tuple[list[StoredInteraction], dict[str, bool]]:
+        check_customer_id(customer_id)
+        since = max(since, retention_cutoff(self._clock, self._retention))
+        with self._lock:
+            history = self._customers.get(customer_id)
+            entries = history.since(since) if history else []
+            return entries, self._consent_of(customer_id) if with_consent else {}
+
+    def sweep(self, now: float | None = None) -> int:
+        cutoff = sweep_cutoff(self._clock, self._retention, now)
+        with self._lock:
+            customers = list(self._customers)
+        removed = 0
+        for start in range(0, len(customers), SWEEP_BATCH):
+            with self._lock:
+                for customer_id in customers[start : start + SWEEP_BATCH]:
+                    history = self._customers.get(customer_id)
+                    if history is None:
+                        continue
+                    removed += history.trim(cutoff)
+                    if not history.entries:
+                        del self._customers[customer_id]
+        return removed
+
     def ping(self) -> None:
         """Always reachable."""
 
     def close(self) -> None:
         with self._lock:
             self._customers.clear()
+            self._consent.clear()
+
+    def _consent_of(self, customer_id: str) -> dict[str, bool]:
+        """The customer's consent; the caller holds the lock."""
+        stored = self._consent.get(customer_id)
+        if not stored:
+            return {}
+        return {channel: granted for channel, (granted, _) in stored.items()}

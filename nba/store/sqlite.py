@@ -11,6 +11,19 @@ thread pool reads in parallel (WAL readers do not block each other nor the write
 one process queue on a lock. Several processes may share the file: writes take SQLite's write
 lock up front (``BEGIN IMMEDIATE``) and wait up to the busy timeout for it instead of failing
 with "database is locked".
+
+Consent lives in its own table, one row per (customer, channel), written by an upsert whose
+``WHERE excluded.at >= consent.at`` makes the newest update win inside SQLite itself, so that
+processes sharing the file need no read-then-write. ``snapshot`` reads history and consent in
+one read transaction (measured cheaper than one UNION ALL statement, which needs sorting).
+
+Retention: ``record`` trims the recording customer; ``sweep`` deletes everybody's expired rows
+through the index on ``at``, in batches of ``SWEEP_BATCH`` rows, each its own short write
+transaction, so records from this and other processes go on between batches.
+
+Schema version 2 added the consent table and the ``at`` index. Both are created with
+``IF NOT EXISTS`` on open, so a version 1 file is upgraded in place (building the index over
+an existing table takes one write transaction of a length proportional to its rows).
 """
 
 from __future__ import annotations
@@ -18,7 +31,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -28,13 +41,18 @@ from nba.store import (
     StoredInteraction,
     StoreError,
     check_customer_id,
+    check_retention,
+    checked_consent,
     prepared,
     retention_cutoff,
+    sweep_cutoff,
 )
 
 SYNCHRONOUS_MODES = ("normal", "full", "extra")
 BUSY_TIMEOUT_SECONDS = 5.0
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SWEEP_BATCH = 500
+"""Rows deleted per write transaction by ``sweep``: a few milliseconds of write lock."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS interactions (
@@ -48,12 +66,23 @@ CREATE TABLE IF NOT EXISTS interactions (
     PRIMARY KEY (customer_id, interaction_id)
 );
 CREATE INDEX IF NOT EXISTS interactions_customer_at ON interactions (customer_id, at);
+CREATE INDEX IF NOT EXISTS interactions_at ON interactions (at);
+CREATE TABLE IF NOT EXISTS consent (
+    customer_id TEXT    NOT NULL,
+    channel     TEXT    NOT NULL,
+    granted     INTEGER NOT NULL,
+    at          REAL    NOT NULL,
+    PRIMARY KEY (customer_id, channel)
+) WITHOUT ROWID;
 """
 _INSERT = """
 INSERT INTO interactions
     (customer_id, interaction_id, action_id, channel, outcome, at, decision_id)
 VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (customer_id, interaction_id) DO NOTHING
+ON CONFLICT (customer_id, interaction_id) DO UPDATE SET
+    action_id = excluded.action_id, channel = excluded.channel, outcome = excluded.outcome,
+    at = excluded.at, decision_id = excluded.decision_id
+WHERE interactions.at < ?
 """
 _TRIM = "DELETE FROM interactions WHERE customer_id = ? AND at < ?"
 # rowid breaks ties in insertion order; the (customer_id, at) index already ends with rowid,
@@ -61,6 +90,16 @@ _TRIM = "DELETE FROM interactions WHERE customer_id = ? AND at < ?"
 _HISTORY = """
 SELECT action_id, channel, outcome, at, interaction_id, decision_id
 FROM interactions WHERE customer_id = ? AND at >= ? ORDER BY at, rowid
+"""
+_UPDATE_CONSENT = """
+INSERT INTO consent (customer_id, channel, granted, at) VALUES (?, ?, ?, ?)
+ON CONFLICT (customer_id, channel) DO UPDATE SET granted = excluded.granted, at = excluded.at
+WHERE excluded.at >= consent.at
+"""
+_CONSENT = "SELECT channel, granted FROM consent WHERE customer_id = ?"
+# The subquery walks the interactions_at index (which ends with rowid) and stops at the limit.
+_SWEEP = """
+DELETE FROM interactions WHERE rowid IN (SELECT rowid FROM interactions WHERE at < ? LIMIT ?)
 """
 
 
@@ -78,7 +117,7 @@ class SqliteStore:
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
         self._path = path
-        self._retention = retention_seconds
+        self._retention = check_retention(retention_seconds)
         self._clock = clock
         self._synchronous = synchronous
         self._lock = threading.Lock()  # guards the pool
@@ -100,8 +139,17 @@ class SqliteStore:
         path, synchronous = parse_sqlite_url(url)
         return cls(path, retention_seconds=retention_seconds, clock=clock, synchronous=synchronous)
 
+    @property
+    def retention_seconds(self) -> float:
+        return self._retention
+
+    @retention_seconds.setter
+    def retention_seconds(self, value: float) -> None:
+        self._retention = check_retention(value)
+
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
         item = prepared(customer_id, interaction)
+        cutoff = retention_cutoff(self._clock, self._retention)
         row = (
             customer_id,
             item.interaction_id,
@@ -110,8 +158,8 @@ class SqliteStore:
             int(item.outcome),
             float(item.at),
             item.decision_id,
+            cutoff,  # a known id whose interaction left the window is recorded anew
         )
-        cutoff = retention_cutoff(self._clock, self._retention)
         with self._write_lock, self._connection("record") as conn:
             conn.execute("BEGIN IMMEDIATE")
             inserted = conn.execute(_INSERT, row).rowcount == 1
@@ -126,6 +174,56 @@ class SqliteStore:
         with self._connection("history") as conn:
             rows = conn.execute(_HISTORY, (customer_id, since)).fetchall()
         return [StoredInteraction(*row) for row in rows]
+
+    def update_consent(self, customer_id: str, changes: Mapping[str, bool], at: float) -> None:
+        pairs = checked_consent(customer_id, changes, at)
+        if not pairs:
+            return
+        rows = [(customer_id, channel, int(granted), float(at)) for channel, granted in pairs]
+        with self._write_lock, self._connection("update_consent") as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_UPDATE_CONSENT, rows)
+            conn.execute("COMMIT")
+
+    def consent(self, customer_id: str) -> dict[str, bool]:
+        check_customer_id(customer_id)
+        with self._connection("consent") as conn:
+            rows = conn.execute(_CONSENT, (customer_id,)).fetchall()
+        return {channel: bool(granted) for channel, granted in rows}
+
+    def snapshot(
+        self, customer_id: str, since: float, with_consent: bool
+    ) -> tuple[list[StoredInteraction], dict[str, bool]]:
+        check_customer_id(customer_id)
+        since = max(since, retention_cutoff(self._clock, self._retention))
+        with self._connection("snapshot") as conn:
+            if not with_consent:
+                rows = conn.execute(_HISTORY, (customer_id, since)).fetchall()
+                return [StoredInteraction(*row) for row in rows], {}
+            conn.execute("BEGIN")  # one read snapshot for both selects
+            rows = conn.execute(_HISTORY, (customer_id, since)).fetchall()
+            consent = conn.execute(_CONSENT, (customer_id,)).fetchall()
+            conn.execute("COMMIT")
+        history = [StoredInteraction(*row) for row in rows]
+        return history, {channel: bool(granted) for channel, granted in consent}
+
+    def sweep(self, now: float | None = None, *, batch_size: int = SWEEP_BATCH) -> int:
+        """See InteractionStore.sweep. Each batch of ``batch_size`` rows is one write
+        transaction; the write lock is let go between batches."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
+        cutoff = sweep_cutoff(self._clock, self._retention, now)
+        removed = 0
+        with self._connection("sweep") as conn:
+            while True:
+                with self._write_lock:
+                    conn.execute("BEGIN IMMEDIATE")
+                    deleted = conn.execute(_SWEEP, (cutoff, batch_size)).rowcount
+                    conn.execute("COMMIT")
+                removed += deleted
+                if deleted < batch_size:
+                    return removed
+                time.sleep(0)  # let a thread queued on the write lock have it first
 
     def ping(self) -> None:
         with self._connection("ping") as conn:
