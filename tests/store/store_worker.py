@@ -6,12 +6,16 @@ Opens the store, prints "ready", waits for a line on stdin (so that the parent c
 several workers at the same moment), records COUNT interactions with ids PREFIX-0 ...,
 prints "ok" and exits, or with --hang sleeps until it is killed. With --open-on-go it opens
 the store after the line instead, so that several workers open one fresh file at once.
+With --consent=W/N it sends worker W's consent updates of a race between N workers instead
+(store_helpers.consent_updates, COUNT rounds), one channel per call.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+
+from store_helpers import consent_updates
 
 from nba.store import StoredInteraction, open_store
 
@@ -27,6 +31,14 @@ def main(url: str, customer_id: str, prefix: str, count: int, flags: list[str]) 
         store = open_store(url, retention_seconds=RETENTION)
         print("ready", flush=True)
         sys.stdin.readline()
+    consent = [flag for flag in flags if flag.startswith("--consent=")]
+    if consent:
+        worker, workers = map(int, consent[0].removeprefix("--consent=").split("/"))
+        for channel, granted, at in consent_updates(worker, workers, count):
+            store.update_consent(customer_id, {channel: granted}, at)
+        print("ok", flush=True)
+        store.close()
+        return
     now = time.time()
     for i in range(count):
         interaction = StoredInteraction("offer", "web", 1, now + i * 1e-3, f"{prefix}-{i}")

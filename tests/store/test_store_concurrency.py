@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from store_helpers import StoreFactory
+from store_helpers import StoreFactory, consent_updates, expected_consent
 
-from nba.store import StoredInteraction
+from nba.store import InteractionStore, StoredInteraction
 
 THREADS = 8
 PER_THREAD = 200
@@ -117,8 +117,12 @@ def start_worker(url: str, prefix: str, count: int, *flags: str) -> subprocess.P
 
 
 def run_workers(url: str, count: int, *flags: str, processes: int = 2) -> None:
-    """Starts the workers, releases them together once all are ready, checks they succeed."""
-    workers = [start_worker(url, f"p{n}", count, *flags) for n in range(processes)]
+    """Starts the workers, releases them together once all are ready, checks they succeed.
+    ``{n}`` in a flag becomes the worker's number."""
+    workers = [
+        start_worker(url, f"p{n}", count, *(flag.format(n=n) for flag in flags))
+        for n in range(processes)
+    ]
     try:
         for proc in workers:
             assert proc.stdin is not None
@@ -139,6 +143,50 @@ def test_two_processes_record_concurrently(make_store: StoreFactory, shared_url:
     store = make_store(shared_url, retention_seconds=RETENTION, clock=time.time)
     ids = {i.interaction_id for i in store.history("c-1", since=0)}
     assert ids == {f"p{n}-{i}" for n in range(2) for i in range(300)}
+
+
+CONSENT_ROUNDS = 40
+
+
+def race_consent_updates(stores: list[InteractionStore]) -> None:
+    """8 threads send interleaved updates of 6 channels, each in a shuffled order, thread n
+    through stores[n % len(stores)]."""
+
+    def update(n: int) -> None:
+        store = stores[n % len(stores)]
+        for channel, granted, at in consent_updates(n, THREADS, CONSENT_ROUNDS):
+            store.update_consent("c-1", {channel: granted}, at)
+
+    run_threads(update)
+
+
+def test_concurrent_consent_updates_converge_to_the_newest(
+    make_store: StoreFactory, store_url: str
+) -> None:
+    """On every channel the update with the highest ``at`` is what is left."""
+    store = make_store(store_url)
+    race_consent_updates([store])
+
+    assert store.consent("c-1") == expected_consent(THREADS, CONSENT_ROUNDS)
+
+
+def test_consent_updates_from_many_replicas_converge_to_the_newest(
+    make_store: StoreFactory, shared_url: str
+) -> None:
+    stores = [make_store(shared_url) for _ in range(THREADS)]
+    race_consent_updates(stores)
+
+    expected = expected_consent(THREADS, CONSENT_ROUNDS)
+    assert [store.consent("c-1") for store in stores] == [expected] * THREADS
+
+
+def test_two_processes_update_consent_concurrently(
+    make_store: StoreFactory, shared_url: str
+) -> None:
+    run_workers(shared_url, CONSENT_ROUNDS * 5, "--consent={n}/2")
+
+    store = make_store(shared_url)
+    assert store.consent("c-1") == expected_consent(2, CONSENT_ROUNDS * 5)
 
 
 @pytest.mark.parametrize("round_", range(3))
