@@ -91,9 +91,43 @@ def test_the_sqlite_file_is_in_wal_mode_with_the_schema(
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(interactions)")}
-        assert "interactions_customer_at" in indexes
+        assert {"interactions_customer_at", "interactions_at"} <= indexes
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "consent" in tables
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
     finally:
         conn.close()
+
+
+SCHEMA_V1 = """
+CREATE TABLE interactions (
+    customer_id TEXT NOT NULL, interaction_id TEXT NOT NULL, action_id TEXT NOT NULL,
+    channel TEXT NOT NULL, outcome INTEGER NOT NULL, at REAL NOT NULL, decision_id TEXT NOT NULL,
+    PRIMARY KEY (customer_id, interaction_id)
+);
+CREATE INDEX interactions_customer_at ON interactions (customer_id, at);
+PRAGMA user_version=1;
+"""
+
+
+def test_a_version_1_file_is_upgraded_in_place(make_store: StoreFactory, tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "nba.sqlite3")
+    try:
+        conn.executescript(SCHEMA_V1)
+        conn.execute(
+            "INSERT INTO interactions VALUES ('c-1', 'i-1', 'offer', 'web', 2, ?, '')", (START - 1,)
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+    store = make_store(f"sqlite:///{tmp_path}/nba.sqlite3")
+    store.update_consent("c-1", {"sms": False}, at=START)
+    assert store.snapshot("c-1", since=0, with_consent=True) == (
+        [StoredInteraction("offer", "web", 2, START - 1, "i-1")],
+        {"sms": False},
+    )
+    assert store.sweep(now=START + 3600) == 1
 
 
 def test_an_unopenable_sqlite_path_is_a_store_error(tmp_path: Path) -> None:
@@ -116,6 +150,10 @@ def test_a_closed_sqlite_store_refuses_work(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="closed"):
         store.history("c-1", since=0)
+    with pytest.raises(StoreError, match=r"sqlite snapshot .*closed"):
+        store.snapshot("c-1", since=0, with_consent=True)
+    with pytest.raises(StoreError, match=r"sqlite sweep .*closed"):
+        store.sweep()
 
 
 def test_an_unreachable_redis_is_a_store_error_without_the_password() -> None:
@@ -128,6 +166,10 @@ def test_an_unreachable_redis_is_a_store_error_without_the_password() -> None:
             store.record("c-1", StoredInteraction("a", "web", 1, START))
         with pytest.raises(StoreError, match="redis history failed"):
             store.history("c-1", since=0)
+        with pytest.raises(StoreError, match="redis snapshot failed"):
+            store.snapshot("c-1", since=0, with_consent=True)
+        with pytest.raises(StoreError, match="redis update_consent failed"):
+            store.update_consent("c-1", {"sms": False}, at=START)
         assert "s3cret" not in str(error.value)
         assert time.monotonic() - started < 10
     finally:
