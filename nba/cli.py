@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nba.errors import RequestError, RuleSetError
+from nba.store import InteractionStore
 from nba.v1 import decisioning_pb2 as pb
 
 app = typer.Typer(
@@ -81,6 +82,9 @@ def serve(
     ] = DEFAULT_STORE,
     engine: Annotated[EngineKind, typer.Option(help="Rule engine.")] = EngineKind.DURABLE,
     threads: Annotated[int, typer.Option(help="gRPC worker threads per process.")] = 8,
+    sweep_every: Annotated[
+        float, typer.Option(help="Seconds between sweeps of expired history (0: never).")
+    ] = 600.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Serve DecisionService over gRPC on the rules in RULES (health and reflection on)."""
@@ -118,6 +122,10 @@ def serve(
         redact_url(store),
     )
     stopped = threading.Event()
+    if sweep_every > 0:
+        threading.Thread(
+            target=_sweep_forever, args=(interaction_store, sweep_every, stopped), daemon=True
+        ).start()
 
     def stop(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping (5 s grace)", signum)
@@ -129,6 +137,19 @@ def serve(
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=holder.reload).start())
     stopped.wait()
     interaction_store.close()
+
+
+def _sweep_forever(store: InteractionStore, every: float, stopped: threading.Event) -> None:
+    """Trim the history of customers who went quiet (recording trims only the active ones)."""
+    log = logging.getLogger("nba.store")
+    while not stopped.wait(every):
+        try:
+            removed = store.sweep()
+        except Exception:  # a store outage must not kill the sweeper; the next run retries
+            log.exception("sweep of expired history failed")
+            continue
+        if removed:
+            log.info("swept %d expired interactions", removed)
 
 
 # ---------------------------------------------------------------------------- validate

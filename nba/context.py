@@ -1,4 +1,4 @@
-"""Pipeline stage 2, context: the request's interactions merged with the stored history.
+"""Pipeline stage 2, context: the request merged with what the store knows.
 
 A client may send interactions the store already holds (it reported them through
 RecordOutcome and also keeps its own recent list). Counting both would double every
@@ -9,11 +9,31 @@ are dropped: a decision replayed for a past moment must not see the future.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from nba.request import DecisionRequest
 from nba.store import StoredInteraction, interaction_key
+
+
+def merge_context(
+    request: DecisionRequest,
+    stored: Iterable[StoredInteraction],
+    stored_consent: Mapping[str, bool],
+) -> DecisionRequest:
+    """The request with the stored history and consent folded in."""
+    merged = merge_history(request, stored)
+    if stored_consent:
+        merged = replace(merged, consent=combine_consent(request.consent, stored_consent))
+    return merged
+
+
+def combine_consent(request: Mapping[str, bool], stored: Mapping[str, bool]) -> dict[str, bool]:
+    """An opt-out anywhere wins; otherwise an opt-in anywhere counts."""
+    combined = dict(stored)
+    for channel, given in request.items():
+        combined[channel] = given and combined.get(channel, True)
+    return combined
 
 
 def merge_history(request: DecisionRequest, stored: Iterable[StoredInteraction]) -> DecisionRequest:

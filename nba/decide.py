@@ -16,21 +16,24 @@ immutable afterwards: a reload builds a new one and swaps it in whole.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Collection
+from dataclasses import replace
 
 from nba.arbitrate import arbitrate, pick_fallback
-from nba.context import merge_history
+from nba.context import merge_context
 from nba.engagement import engage
 from nba.engine import RuleEngine, make_engine
 from nba.policies import CapBudget, PolicyHistory, PolicyStage
 from nba.request import DecisionRequest, RequestValidator
 from nba.respond import Decision, Pick, ResponseBuilder
 from nba.ruleset.ruleset import RuleSet
-from nba.store import InteractionStore
+from nba.store import InteractionStore, StoreError
 from nba.v1 import decisioning_pb2 as pb
 
+log = logging.getLogger(__name__)
 UNBOUNDED_HISTORY_SECONDS = 400 * 86400  # counts without a window look this far back
 
 
@@ -62,8 +65,7 @@ class Decider:
 
     def decide_request(self, request: DecisionRequest) -> Decision:
         if self.store is not None:
-            stored = self.store.history(request.customer_id, request.as_of - self.history_seconds)
-            request = merge_history(request, stored)
+            request = self._with_stored_context(request)
         explain = request.explain
         fired = self.engine.fire(request, detailed=explain)
         engagement = engage(self.ruleset, fired, explain)
@@ -90,6 +92,18 @@ class Decider:
             segments=engagement.segments,
             fired=fired,
         )
+
+    def _with_stored_context(self, request: DecisionRequest) -> DecisionRequest:
+        try:
+            stored, consent = self.store.snapshot(  # type: ignore[union-attr]
+                request.customer_id,
+                request.as_of - self.history_seconds,
+                self.ruleset.policies.stored_consent,
+            )
+        except StoreError as exc:
+            log.warning("store unavailable, deciding without marketing: %s", exc)
+            return replace(request, degraded=True)
+        return merge_context(request, stored, consent)
 
     def _fallback(
         self,

@@ -47,14 +47,6 @@ def allowed(channel: ChannelSpec, purpose: Purpose, consent: Mapping[str, bool])
     return default == ConsentDefault.OPT_OUT
 
 
-def combine_consent(request: Mapping[str, bool], stored: Mapping[str, bool]) -> dict[str, bool]:
-    """An opt-out anywhere wins; otherwise an opt-in anywhere counts."""
-    combined = dict(stored)
-    for channel, given in request.items():
-        combined[channel] = given and combined.get(channel, True)
-    return combined
-
-
 def when(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d")
 
@@ -222,7 +214,7 @@ class PolicyStage:
         excluded: list[Exclusion] = []
         for candidate in candidates:
             action = candidate.action
-            why = self._action_policy(action, history)
+            why = self._action_policy(action, history, request.degraded)
             if why is None:
                 channels, blocks = self._channels(request, action, minute)
                 if channels:
@@ -235,7 +227,17 @@ class PolicyStage:
         return kept, excluded, history
 
     # -- action-level policies
-    def _action_policy(self, action: Action, history: PolicyHistory) -> Exclusion | None:
+    def _action_policy(
+        self, action: Action, history: PolicyHistory, degraded: bool = False
+    ) -> Exclusion | None:
+        if degraded and action.purpose == Purpose.MARKETING:
+            return Exclusion(
+                action.id,
+                "store_unavailable",
+                "Marketing withheld: the interaction store is unavailable, so consent and"
+                " contact history cannot be checked",
+                "policy",
+            )
         as_of = history.as_of
         if action.one_time and action.id in history.accepted:
             return Exclusion(

@@ -109,6 +109,8 @@ class RuleSetHolder:
             return True
 
     def _swap(self, decider: Decider) -> None:
+        if self.store is not None:  # keep exactly what the serving rules and policies need
+            self.store.retention_seconds = decider.history_seconds
         self._current = decider  # one reference assignment: atomic for readers
         self.state.loaded_at = time.time()
         self.state.last_errors = []

@@ -57,6 +57,7 @@ class DecisionRequest:
     as_of: float
     preferred_channels: tuple[str, ...]
     time_zone: str
+    degraded: bool = False  # the store could not be read: marketing is withheld
 
     @property
     def outbound(self) -> bool:
@@ -171,6 +172,26 @@ def outcome_record(msg: pb.RecordOutcomeRequest, now: float) -> tuple[str, Store
     return msg.customer_id, StoredInteraction(
         item.action_id, item.channel, item.outcome, at, msg.interaction_id, msg.decision_id
     )
+
+
+def consent_update(
+    msg: pb.UpdateConsentRequest, ruleset: RuleSet, now: float
+) -> tuple[str, dict[str, bool], float]:
+    """An UpdateConsent request as (customer id, channel -> consent, time); unset time: now."""
+    if not msg.customer_id:
+        raise RequestError("customer_id", "is required; expected the customer's id")
+    if not msg.consent:
+        raise RequestError("consent", "is empty; expected channel -> true/false")
+    for key in msg.consent:
+        if key not in ruleset.channels:
+            hint = did_you_mean(key, ruleset.channels)
+            raise RequestError(
+                f'consent["{key}"]',
+                f"'{key}' is not a known channel; expected one of {', '.join(ruleset.channels)}"
+                + (f" ({hint})" if hint else ""),
+            )
+    at = _seconds(msg.at) if msg.HasField("at") else now
+    return msg.customer_id, dict(msg.consent), at
 
 
 def interactions(messages: Any) -> tuple[StoredInteraction, ...]:

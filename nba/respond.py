@@ -53,7 +53,9 @@ class ResponseBuilder:
 
     def build(self, decision: Decision) -> pb.DecideResponse:
         response = pb.DecideResponse(
-            decision_id=decision.decision_id, ruleset_version=decision.ruleset_version
+            decision_id=decision.decision_id,
+            ruleset_version=decision.ruleset_version,
+            degraded=decision.request.degraded,
         )
         for pick in decision.picks:
             self._recommendation(response.recommendations.add(), pick, decision.segments)

@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from nba.errors import EngineError, RequestError
 from nba.reload import RuleSetHolder
-from nba.request import outcome_record
+from nba.request import consent_update, outcome_record
 from nba.store import StoreError, prepared
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
@@ -62,6 +62,27 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         return pb.RecordOutcomeResponse(
             recorded=recorded, interaction_id=interaction.interaction_id
         )
+
+    def UpdateConsent(
+        self, request: pb.UpdateConsentRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateConsentResponse:
+        store = self.holder.store
+        if store is None:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, "this server has no interaction store"
+            )
+        try:
+            customer_id, changes, at = consent_update(
+                request, self.holder.current.ruleset, time.time()
+            )
+            store.update_consent(customer_id, changes, at)
+            return pb.UpdateConsentResponse(consent=store.consent(customer_id))
+        except RequestError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except StoreError as exc:
+            log.error("UpdateConsent failed: %s", exc)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the interaction store is unavailable")
+        raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     def GetRuleSetStatus(
         self, request: pb.GetRuleSetStatusRequest, context: grpc.ServicerContext

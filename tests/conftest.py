@@ -66,3 +66,30 @@ def channel(server: tuple[Running, RuleSetHolder]) -> Iterator[grpc.Channel]:
 @pytest.fixture(scope="module")
 def stub(channel: grpc.Channel) -> pb_grpc.DecisionServiceStub:
     return pb_grpc.DecisionServiceStub(channel)
+
+
+SERVICE_REDIS_URL = "redis://127.0.0.1:6379/14"  # the store tests use 15
+
+
+@pytest.fixture
+def service_redis() -> Iterator[str]:
+    """A flushed Redis database for service tests; skipped locally, failed under CI=true."""
+    import os
+
+    import redis
+
+    client = redis.Redis.from_url(SERVICE_REDIS_URL, socket_connect_timeout=1.0)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        client.close()
+        message = f"Redis at {SERVICE_REDIS_URL} does not answer: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true requires a running Redis)", pytrace=False)
+        pytest.skip(message)
+    client.flushdb()
+    try:
+        yield SERVICE_REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()

@@ -257,3 +257,18 @@ def test_a_suppressed_fallback_is_not_returned(tmp_path: Path) -> None:
     response = decider.decide(msg)
     assert [(r.action_id, r.fallback) for r in response.recommendations] == [("info", True)]
     assert {e.action_id for e in response.excluded} == {"promo"}
+
+
+def test_an_unreachable_store_withholds_marketing_but_still_answers(decider: Decider) -> None:
+    """Fail closed: without stored opt-outs and history, consent and caps are unknown."""
+    dead = open_store("redis://127.0.0.1:1/0", retention_seconds=86400)  # nothing listens
+    try:
+        degraded = Decider(decider.ruleset, decider.engine, dead)
+        response = degraded.decide(request(explain=True))
+    finally:
+        dead.close()
+    assert response.degraded
+    assert [r.action_id for r in response.recommendations] == ["tips"]  # service only
+    excluded = {e.action_id: e.rule for e in response.excluded}
+    assert excluded["card_gold"] == "store_unavailable"
+    assert not decider.decide(request()).degraded

@@ -146,3 +146,32 @@ def test_record_outcome_rejects_missing_fields(stub: pb_grpc.DecisionServiceStub
         stub.RecordOutcome(record, timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith("interaction.outcome: ")
+
+
+def test_stored_opt_out_beats_the_requests_opt_in(stub: pb_grpc.DecisionServiceStub) -> None:
+    decide = example("outbound_prospect_email.json")
+    decide.customer_id = "c-consent-1"
+    assert decide.consent["email"] is True
+    marketing_email = [
+        r
+        for r in stub.Decide(decide, timeout=5).recommendations
+        if r.channel == "email" and r.purpose == "marketing"
+    ]
+    assert marketing_email
+    update = pb.UpdateConsentRequest(customer_id="c-consent-1", consent={"email": False})
+    update.at.FromSeconds(1_000)
+    assert dict(stub.UpdateConsent(update, timeout=5).consent) == {"email": False}
+    older = pb.UpdateConsentRequest(customer_id="c-consent-1", consent={"email": True})
+    older.at.FromSeconds(999)  # arrives late: the newer opt-out stays
+    assert dict(stub.UpdateConsent(older, timeout=5).consent) == {"email": False}
+    after = stub.Decide(decide, timeout=5).recommendations
+    assert not [r for r in after if r.channel == "email" and r.purpose == "marketing"]
+
+
+def test_update_consent_rejects_unknown_channels(stub: pb_grpc.DecisionServiceStub) -> None:
+    update = pb.UpdateConsentRequest(customer_id="c1", consent={"emial": False})
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateConsent(update, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith('consent["emial"]: ')
+    assert "did you mean 'email'?" in caught.value.details()

@@ -204,18 +204,20 @@ class Exclusion(_message.Message):
     def __init__(self, action_id: _Optional[str] = ..., rule: _Optional[str] = ..., reason: _Optional[str] = ..., stage: _Optional[str] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., channel: _Optional[str] = ...) -> None: ...
 
 class DecideResponse(_message.Message):
-    __slots__ = ("decision_id", "ruleset_version", "recommendations", "excluded", "segments")
+    __slots__ = ("decision_id", "ruleset_version", "recommendations", "excluded", "segments", "degraded")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDATIONS_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     ruleset_version: str
     recommendations: _containers.RepeatedCompositeFieldContainer[Recommendation]
     excluded: _containers.RepeatedCompositeFieldContainer[Exclusion]
     segments: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, decision_id: _Optional[str] = ..., ruleset_version: _Optional[str] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[Exclusion, _Mapping]]] = ..., segments: _Optional[_Iterable[str]] = ...) -> None: ...
+    degraded: bool
+    def __init__(self, decision_id: _Optional[str] = ..., ruleset_version: _Optional[str] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[Exclusion, _Mapping]]] = ..., segments: _Optional[_Iterable[str]] = ..., degraded: _Optional[bool] = ...) -> None: ...
 
 class RecordOutcomeRequest(_message.Message):
     __slots__ = ("customer_id", "interaction", "decision_id", "interaction_id")
@@ -236,6 +238,36 @@ class RecordOutcomeResponse(_message.Message):
     recorded: bool
     interaction_id: str
     def __init__(self, recorded: _Optional[bool] = ..., interaction_id: _Optional[str] = ...) -> None: ...
+
+class UpdateConsentRequest(_message.Message):
+    __slots__ = ("customer_id", "consent", "at")
+    class ConsentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    consent: _containers.ScalarMap[str, bool]
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, customer_id: _Optional[str] = ..., consent: _Optional[_Mapping[str, bool]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class UpdateConsentResponse(_message.Message):
+    __slots__ = ("consent",)
+    class ConsentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    consent: _containers.ScalarMap[str, bool]
+    def __init__(self, consent: _Optional[_Mapping[str, bool]] = ...) -> None: ...
 
 class GetRuleSetStatusRequest(_message.Message):
     __slots__ = ()

@@ -51,6 +51,11 @@ class DecisionServiceStub:
                 request_serializer=nba_dot_v1_dot_decisioning__pb2.GetRuleSetStatusRequest.SerializeToString,
                 response_deserializer=nba_dot_v1_dot_decisioning__pb2.RuleSetStatus.FromString,
                 _registered_method=True)
+        self.UpdateConsent = channel.unary_unary(
+                '/nba.v1.DecisionService/UpdateConsent',
+                request_serializer=nba_dot_v1_dot_decisioning__pb2.UpdateConsentRequest.SerializeToString,
+                response_deserializer=nba_dot_v1_dot_decisioning__pb2.UpdateConsentResponse.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -79,6 +84,15 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateConsent(self, request, context):
+        """Stores a customer's channel opt-ins and opt-outs (from a preference center).
+        Decide combines them with the request's consent when the rule set says
+        `policies.consent.stored: true`; an opt-out in either wins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +110,11 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.GetRuleSetStatus,
                     request_deserializer=nba_dot_v1_dot_decisioning__pb2.GetRuleSetStatusRequest.FromString,
                     response_serializer=nba_dot_v1_dot_decisioning__pb2.RuleSetStatus.SerializeToString,
+            ),
+            'UpdateConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateConsent,
+                    request_deserializer=nba_dot_v1_dot_decisioning__pb2.UpdateConsentRequest.FromString,
+                    response_serializer=nba_dot_v1_dot_decisioning__pb2.UpdateConsentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +200,33 @@ class DecisionService:
             '/nba.v1.DecisionService/GetRuleSetStatus',
             nba_dot_v1_dot_decisioning__pb2.GetRuleSetStatusRequest.SerializeToString,
             nba_dot_v1_dot_decisioning__pb2.RuleSetStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nba.v1.DecisionService/UpdateConsent',
+            nba_dot_v1_dot_decisioning__pb2.UpdateConsentRequest.SerializeToString,
+            nba_dot_v1_dot_decisioning__pb2.UpdateConsentResponse.FromString,
             options,
             channel_credentials,
             insecure,
