@@ -1,0 +1,1 @@
+"""Benchmarks for nba, run on demand: `python -m bench --help`. Never part of the test suite."""
