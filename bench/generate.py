@@ -526,7 +526,12 @@ def synthetic_interactions(
 def customers(
     generated: Generated, count: int, interactions: int, seed: int = 11
 ) -> list[pb.DecideRequest]:
-    """count DecideRequests for customers of the generated schema, explain off."""
+    """count DecideRequests for customers of the generated schema, explain off.
+
+    History has its own random stream per customer, so the same seed gives the same
+    customers (profile, stage, touchpoint) whatever the number of interactions: the
+    interactions curve varies history alone.
+    """
     rng = random.Random(seed)
     as_of = timestamp(AS_OF)
     requests = []
@@ -538,8 +543,9 @@ def customers(
         )
         msg.profile.update(_customer_profile(rng))
         _touchpoint(rng, msg)
+        history = random.Random(seed * 1_000_003 + i)
         msg.interactions.extend(
-            synthetic_interactions(rng, generated.action_channels, interactions, as_of)
+            synthetic_interactions(history, generated.action_channels, interactions, as_of)
         )
         requests.append(msg)
     return requests

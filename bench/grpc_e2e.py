@@ -420,7 +420,9 @@ def report(echo: Measured, nba: Measured, workers_note: str) -> list[Target]:
         ]
         if e.errors or b.errors:
             rows.append([f"{n} in flight: failed calls", e.errors, b.errors, ""])
-    rows.append(["response bytes (19 requests)", echo.response_bytes, nba.response_bytes, ""])
+    rows.append(
+        ["response bytes (19 requests)", f"{echo.response_bytes:,}", f"{nba.response_bytes:,}", ""]
+    )
     show(
         table(
             ["over gRPC, loopback", "echo", "nba", "nba / echo"],

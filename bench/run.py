@@ -1,6 +1,6 @@
 """Run the benchmarks and print one summary table, ready to paste into a README.
 
-    python -m bench                      # everything (about 5 minutes)
+    python -m bench                      # everything (2-3 minutes)
     python -m bench --quick              # smoke run: fewer iterations, under a minute
     python -m bench inprocess engines    # some parts only
     python -m bench grpc --workers 2     # needs `nba serve --workers`; else 1 process
