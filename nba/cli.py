@@ -86,10 +86,18 @@ def serve(
         float, typer.Option(help="Seconds between sweeps of expired history (0: never).")
     ] = 600.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    watch: Annotated[
+        bool, typer.Option(help="Reload when a rule file changes (SIGHUP reloads too).")
+    ] = True,
 ) -> None:
-    """Serve DecisionService over gRPC on the rules in RULES (health and reflection on)."""
+    """Serve DecisionService over gRPC on the rules in RULES (health and reflection on).
+
+    Rule files are reloaded live: a good edit is compiled aside and swapped in whole; a
+    broken one is logged with file:line and the last good set keeps serving.
+    """
     from nba.decide import history_horizon
     from nba.reload import RuleSetHolder
+    from nba.reload import watch as watch_rules
     from nba.ruleset.loader import load_ruleset
     from nba.service import build_server
     from nba.store import StoreError, open_store, redact_url
@@ -135,7 +143,10 @@ def serve(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=holder.reload).start())
+    if watch:
+        threading.Thread(target=watch_rules, args=(holder, stopped), daemon=True).start()
     stopped.wait()
+    holder.close()
     interaction_store.close()
 
 
@@ -240,6 +251,50 @@ def test_scenarios(
         out.print(f"{passed} passed, {len(failed)} failed (rules version {decider.version})")
     if failed:
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------- explain
+
+
+@app.command("explain")
+def explain_command(
+    request_file: Annotated[Path, typer.Argument(help="A DecideRequest in proto3 JSON.")],
+    rules: RulesDir = Path("rules"),
+    action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
+) -> None:
+    """Why each action was or was not recommended: every stage, rule, place and value."""
+    from nba.explain import explain
+
+    decider = _load(rules)
+    if action is not None and action not in decider.ruleset.actions:
+        from nba.errors import did_you_mean
+
+        hint = did_you_mean(action, decider.ruleset.actions)
+        err.print(f"--action: unknown action '{action}'" + (f" ({hint})" if hint else ""))
+        raise typer.Exit(2)
+    try:
+        request = decider.validator.validate(read_request(request_file))
+    except RequestError as exc:
+        err.print(f"{request_file}: invalid request: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    story = explain(decider, request, action)
+    r = story.request
+    out.print(
+        f"customer {r.customer_id} | {r.lifecycle} | {r.channel} | rules {decider.version}",
+        markup=False,
+    )
+    held = [c for c in story.segments if c.held]
+    out.print("segments: " + (", ".join(c.rule for c in held) or "none"), markup=False)
+    for c in held:
+        out.print(f"  {c.rule}  {c.where}  {c.text}", markup=False)
+    for item in sorted(story.actions, key=lambda s: (not s.recommended, s.verdict, s.action.id)):
+        a = item.action
+        out.print(f"\n{a.id} ({a.group}, {a.purpose}): {item.verdict}", markup=False)
+        for c in item.checks:
+            mark = {True: "yes", False: "NO ", None: "   "}[c.held]
+            values = ", ".join(f"{k} = {v!r}" for k, v in c.values.items())
+            line = f"  {c.stage:<11} {mark} {c.rule}  {c.where}  {c.text}"
+            out.print(line + (f"   [{values}]" if values else ""), markup=False)
 
 
 # ---------------------------------------------------------------------------- decide

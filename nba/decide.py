@@ -58,6 +58,12 @@ class Decider:
     def version(self) -> str:
         return self.ruleset.version
 
+    def close(self) -> None:
+        """Free the engine's resources; the Decider must not be used afterwards."""
+        close = getattr(self.engine, "close", None)
+        if close is not None:
+            close()
+
     def decide(self, message: pb.DecideRequest) -> pb.DecideResponse:
         """The whole pipeline. Raises RequestError for a malformed request."""
         request = self.validator.validate(message, self.clock())

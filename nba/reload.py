@@ -1,10 +1,14 @@
-"""The serving rule set: loaded whole or not at all, swapped atomically.
+"""The serving rule set: loaded whole or not at all, swapped atomically, reloaded live.
 
 A reload compiles the new files aside (parse, check, compile onto durable_rules, build
 every per-load cache). Only a set with no errors replaces the serving one, in a single
 reference assignment, so a request in flight finishes on the Decider it started with
 and the next one sees the new set. A broken edit keeps the last good set serving; its
 errors are logged with file:line and kept for the status RPC and the health service.
+
+Requests hold a lease on the Decider they use. A replaced Decider is closed (its
+durable_rules rulesets freed, ~1 MB per 40 rules) when its last lease ends: never
+while a request still runs on it, never leaked across reloads.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +27,8 @@ from nba.ruleset.loader import load_ruleset
 from nba.store import InteractionStore
 
 log = logging.getLogger("nba.reload")
+
+RULE_FILE_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass
@@ -33,8 +40,17 @@ class ReloadState:
     failures: int = 0
 
 
+@dataclass
+class _Lease:
+    """How many requests use one Decider, and whether it has been replaced."""
+
+    decider: Decider
+    active: int = 0
+    retired: bool = False
+
+
 class RuleSetHolder:
-    """Holds the Decider that serves; `current` is read on every request, lock-free."""
+    """Holds the Decider that serves and swaps in new ones as the rule files change."""
 
     def __init__(
         self,
@@ -47,20 +63,39 @@ class RuleSetHolder:
         self.engine = engine
         self.store = store
         self.state = ReloadState()
-        self._on_change = on_change
+        self.on_change = on_change  # called with True after a good load, False after a bad one
         self._reload_lock = threading.Lock()  # one compilation at a time
-        self._current: Decider | None = None
+        self._lease_lock = threading.Lock()  # guards _serving and the lease counts
+        self._serving: _Lease | None = None
 
     @property
     def current(self) -> Decider:
-        decider = self._current
-        if decider is None:
+        """The serving Decider, for a quick look (status, logs). Requests use lease()."""
+        serving = self._serving
+        if serving is None:
             raise RuntimeError("no rule set loaded yet")
-        return decider
+        return serving.decider
 
     @property
     def loaded(self) -> bool:
-        return self._current is not None
+        return self._serving is not None
+
+    @contextmanager
+    def lease(self) -> Iterator[Decider]:
+        """The serving Decider, kept open until the block ends even if a reload replaces it."""
+        with self._lease_lock:
+            lease = self._serving
+            if lease is None:
+                raise RuntimeError("no rule set loaded yet")
+            lease.active += 1
+        try:
+            yield lease.decider
+        finally:
+            with self._lease_lock:
+                lease.active -= 1
+                finished = lease.retired and lease.active == 0
+            if finished:
+                self._close(lease.decider)
 
     def build(self) -> Decider:
         """Compile the rules directory into a new Decider, without touching the serving one."""
@@ -74,48 +109,80 @@ class RuleSetHolder:
         return decider
 
     def reload(self) -> bool:
-        """Try the files as they are now. True when a new version went live."""
+        """Try the files as they are now. True when they loaded (the new set serves)."""
         with self._reload_lock:
             self.state.last_attempt_at = time.time()
             try:
                 decider = self.build()
             except RuleSetError as exc:
-                self.state.failures += 1
-                self.state.last_errors = [str(e) for e in exc.errors]
-                serving = self._current.version if self._current else "none"
-                log.error(
-                    "rule files rejected, still serving version %s:\n%s", serving, exc.report()
-                )
-                self._notify(False)
-                return False
+                return self._rejected([str(e) for e in exc.errors], exc.report())
             except Exception:  # a bug in the compiler must not take the service down
-                self.state.failures += 1
-                self.state.last_errors = ["internal error while loading rules (see the log)"]
-                log.exception("internal error while reloading rules; keeping the serving set")
-                self._notify(False)
-                return False
-            previous = self._current.version if self._current else None
+                log.exception("internal error while reloading rules")
+                return self._rejected(["internal error while loading rules (see the log)"], "")
+            previous = self._serving.decider.version if self._serving else None
             self._swap(decider)
             self.state.reloads += 1
             if previous == decider.version:
                 log.info("rule files reloaded, unchanged version %s", decider.version)
             else:
-                log.info(
-                    "rule set %s -> %s live (%s)",
-                    previous,
-                    decider.version,
-                    decider.ruleset.summary(),
-                )
+                summary = decider.ruleset.summary()
+                log.info("rule set %s -> %s live (%s)", previous, decider.version, summary)
             return True
+
+    def _rejected(self, errors: list[str], report: str) -> bool:
+        self.state.failures += 1
+        self.state.last_errors = errors
+        serving = self._serving.decider.version if self._serving else "none"
+        log.error("rule files rejected, still serving version %s:\n%s", serving, report)
+        self._notify(False)
+        return False
 
     def _swap(self, decider: Decider) -> None:
         if self.store is not None:  # keep exactly what the serving rules and policies need
             self.store.retention_seconds = decider.history_seconds
-        self._current = decider  # one reference assignment: atomic for readers
+        with self._lease_lock:
+            old = self._serving
+            self._serving = _Lease(decider)
+            retire_now = old is not None and old.active == 0
+            if old is not None:
+                old.retired = True
+        if retire_now and old is not None:
+            self._close(old.decider)
         self.state.loaded_at = time.time()
         self.state.last_errors = []
         self._notify(True)
 
+    def close(self) -> None:
+        """Close the serving Decider (at shutdown, once no request runs)."""
+        with self._lease_lock:
+            serving, self._serving = self._serving, None
+        if serving is not None:
+            self._close(serving.decider)
+
+    @staticmethod
+    def _close(decider: Decider) -> None:
+        try:
+            decider.close()
+        except Exception:  # freeing memory must never fail a request
+            log.exception("could not close rule set %s", decider.version)
+
     def _notify(self, healthy: bool) -> None:
-        if self._on_change is not None:
-            self._on_change(healthy)
+        if self.on_change is not None:
+            self.on_change(healthy)
+
+
+def watch(holder: RuleSetHolder, stop: threading.Event, debounce_ms: int = 300) -> None:
+    """Reload whenever a rule file under the holder's directory changes, until `stop`."""
+    import watchfiles
+
+    def rule_file(_change: watchfiles.Change, path: str) -> bool:
+        return path.endswith(RULE_FILE_SUFFIXES)
+
+    for _changes in watchfiles.watch(
+        holder.rules_dir,
+        watch_filter=rule_file,
+        stop_event=stop,
+        debounce=debounce_ms,
+        raise_interrupt=False,
+    ):
+        holder.reload()

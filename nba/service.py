@@ -24,6 +24,9 @@ from nba.v1 import decisioning_pb2_grpc as pb_grpc
 
 log = logging.getLogger("nba.service")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
+# Health of the rule files themselves: NOT_SERVING while the newest files are rejected
+# (the last good set still serves, so the service's own status stays SERVING).
+RULES_HEALTH = "nba.rules"
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
@@ -31,14 +34,16 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         self.holder = holder
 
     def Decide(self, request: pb.DecideRequest, context: grpc.ServicerContext) -> pb.DecideResponse:
-        decider = self.holder.current  # one read: the whole request uses one rule set
-        try:
-            return decider.decide(request)
-        except RequestError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except EngineError:
-            log.exception("engine failure on version %s", decider.version)
-            context.abort(grpc.StatusCode.INTERNAL, "the rule engine failed; see the server log")
+        with self.holder.lease() as decider:  # the whole request uses one rule set
+            try:
+                return decider.decide(request)
+            except RequestError as exc:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except EngineError:
+                log.exception("engine failure on version %s", decider.version)
+                context.abort(
+                    grpc.StatusCode.INTERNAL, "the rule engine failed; see the server log"
+                )
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     def RecordOutcome(
@@ -131,7 +136,11 @@ def build_server(
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()
     serving = health_pb2.HealthCheckResponse.SERVING
-    status = serving if holder.loaded else health_pb2.HealthCheckResponse.NOT_SERVING
-    for name in ("", SERVICE_NAME):
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    status = serving if holder.loaded else not_serving
+    for name in ("", SERVICE_NAME, RULES_HEALTH):
         health_servicer.set(name, status)
+    holder.on_change = lambda good: health_servicer.set(
+        RULES_HEALTH, serving if good else not_serving
+    )
     return Running(server, bound, health_servicer)

@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 BRANCH_BUDGET = 48  # measured limit is 64 matching branches per fact; keep a margin
 PROPERTY_BUDGET = 240  # measured limit is 255 properties per fact, sid/id/t included
 FACT_TYPE = "f"
+# A rule no request fact matches (requests assert t="f"). Closing a chunk asserts one
+# such fact first: deleting a state whose asserts never matched anything segfaults.
+CLOSING_TYPE = "z"
+CLOSING_RULE = {"all": [{"m": {"t": CLOSING_TYPE}}]}
 
 _NEGATE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _OPERATOR = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
@@ -219,6 +223,7 @@ class Chunk:
         definition = {
             name: {"all": [{"m": c.condition}]} for name, c in zip(self.rules, rules, strict=True)
         }
+        definition["closing"] = CLOSING_RULE
         self.handle = engine.create_ruleset(f"{label}_{next(_names)}", json_text(definition))
         self.sid = self._new_sid()
 
@@ -262,6 +267,24 @@ class Chunk:
         """
         log.error("durable_rules state %s abandoned after an engine error", self.sid)
         self.sid = self._new_sid()
+
+    def close(self) -> None:
+        """Free the ruleset: its working state first, then the ruleset itself.
+
+        The ruleset's own free releases the state pool but not each state's internals, so
+        the working state is deleted before it. Deleting a state is only safe once it has
+        matched something (and is drained): a closing fact that the closing rule matches
+        makes sure of that. An abandoned state is left alone (it may hold undrained
+        actions); its internals leak, which is the safe trade after an engine error.
+        """
+        closing = f'{{"sid":"{self.sid}","id":"z","t":"{CLOSING_TYPE}"}}'
+        code, state = engine.assert_fact(self.handle, closing)
+        if code == 0:
+            self._drain(state)
+            engine.retract_fact(self.handle, closing)
+            self._drain(state)
+            engine.delete_state(self.handle, self.sid)
+        engine.delete_ruleset(self.handle)
 
 
 def plan_chunks(compiled: list[CompiledRule]) -> list[list[CompiledRule]]:
@@ -341,6 +364,21 @@ class DurableEngine:
         self.never = [r for r in ruleset.all_rules if self._compiled.get(r.index, 0) is None]
         self._defaults = _defaults(ruleset)
         self._lock = threading.Lock()
+        self._closed = False
+
+    def close(self) -> None:
+        """Free every durable_rules ruleset of this engine (~1 MB per 40 rules).
+
+        Only when no request can use the engine any more: handles are reused, so a late
+        request on a closed engine could assert into another engine's ruleset.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for chunks in self._chunks.values():
+                for chunk in chunks:
+                    chunk.close()
 
     def _compile(self, index: int) -> CompiledRule | None:
         if index not in self._compiled:
@@ -387,6 +425,8 @@ class DurableEngine:
         defaults = self._defaults
         fired: list[Rule] = []
         with self._lock:
+            if self._closed:
+                raise EngineError("this rule engine was closed (its rule set was replaced)")
             for stratum in program:
                 segments: list[str] = []
                 for chunk in stratum:
