@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from nba.request import OUTBOUND
 from nba.ruleset.model import AttributeSpec, AttributeType, ChannelSpec, ConsentDefault, Direction
@@ -829,10 +829,100 @@ def write_jsonl(requests: Iterable[pb.DecideRequest], path: str | Path) -> int:
     count = 0
     with open(path, "w", encoding="utf-8") as out:
         for msg in requests:
-            out.write(json.dumps(json_format.MessageToDict(msg), separators=(",", ":")))
+            out.write(json.dumps(request_json(msg), separators=(",", ":")))
             out.write("\n")
             count += 1
     return count
+
+
+# The fields request_json writes itself; a request with any other set falls back.
+_WRITTEN = frozenset(
+    {
+        "customer_id",
+        "lifecycle_stage",
+        "touchpoint",
+        "profile",
+        "interactions",
+        "consent",
+        "preferred_channels",
+        "max_results",
+        "explain",
+        "as_of",
+        "time_zone",
+    }
+)
+
+
+def request_json(msg: pb.DecideRequest) -> dict[str, Any]:
+    """A request as proto3 JSON, readable: whole numbers as ints, profile keys sorted.
+
+    Four times cheaper than json_format.MessageToDict, which writes every profile number
+    as a float (`"age": 41.0`). A request with a field this does not know (one added to
+    the proto later) goes through MessageToDict, so nothing is ever dropped.
+    """
+    if any(f.name not in _WRITTEN for f, _ in msg.ListFields()):
+        return json_format.MessageToDict(msg)
+    try:
+        profile = {k: _plain(v) for k, v in sorted(msg.profile.fields.items())}
+    except ValueError:  # NaN or infinity: json_format knows how proto3 JSON spells them
+        return json_format.MessageToDict(msg)
+    out: dict[str, Any] = {}
+    if msg.customer_id:
+        out["customerId"] = msg.customer_id
+    if msg.lifecycle_stage:
+        out["lifecycleStage"] = msg.lifecycle_stage
+    if msg.HasField("touchpoint"):
+        tp = msg.touchpoint
+        fields = (("channel", tp.channel), ("placement", tp.placement), ("intent", tp.intent))
+        out["touchpoint"] = {k: v for k, v in fields if v}
+    if msg.HasField("profile"):
+        out["profile"] = profile
+    if msg.interactions:
+        out["interactions"] = [_interaction_json(i) for i in msg.interactions]
+    if msg.consent:
+        out["consent"] = dict(sorted(msg.consent.items()))
+    if msg.preferred_channels:
+        out["preferredChannels"] = list(msg.preferred_channels)
+    if msg.max_results:
+        out["maxResults"] = msg.max_results
+    if msg.explain:
+        out["explain"] = True
+    if msg.HasField("as_of"):
+        out["asOf"] = msg.as_of.ToJsonString()
+    if msg.time_zone:
+        out["timeZone"] = msg.time_zone
+    return out
+
+
+def _plain(value: struct_pb2.Value) -> Any:
+    """A Struct value as JSON: whole numbers as ints, nulls kept."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            raise ValueError(number)
+        whole = number.is_integer() and abs(number) < 2**53 and math.copysign(1, number) > 0
+        return int(number) if whole else number
+    if kind == "list_value":
+        return [_plain(v) for v in value.list_value.values]
+    if kind == "struct_value":
+        return {k: _plain(v) for k, v in value.struct_value.fields.items()}
+    if kind == "null_value":
+        return None
+    return getattr(value, kind)
+
+
+def _interaction_json(item: pb.Interaction) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if item.action_id:
+        out["actionId"] = item.action_id
+    if item.channel:
+        out["channel"] = item.channel
+    if item.outcome:
+        out["outcome"] = pb.Outcome.Name(item.outcome)
+    if item.HasField("at"):
+        out["at"] = item.at.ToJsonString()
+    return out
 
 
 def parse_line(text: str) -> pb.DecideRequest:

@@ -25,6 +25,7 @@ from nba.customers import (
     generate_customers,
     parse_line,
     read_jsonl,
+    request_json,
     write_jsonl,
 )
 from nba.decide import Decider
@@ -185,8 +186,20 @@ def test_jsonl_round_trip(bank: RuleSet, tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     assert write_jsonl(requests, path) == 50
     lines = path.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 50 and json.loads(lines[0])["customerId"] == requests[0].customer_id
+    first = json.loads(lines[0])
+    assert len(lines) == 50 and first["customerId"] == requests[0].customer_id
+    assert type(first["profile"]["age"]) is int  # not json_format's 41.0
     assert list(read_jsonl(path)) == requests
+
+
+def test_the_writer_keeps_every_form_json_format_would() -> None:
+    msg = pb.DecideRequest(customer_id="x", max_results=3, explain=True, time_zone="Europe/Paris")
+    msg.profile.update({"a": None, "b": [1, 2.5, None, {"c": "d"}], "e": 1e300, "f": -0.0})
+    msg.interactions.add(outcome=pb.CLICK)
+    msg.touchpoint.SetInParent()
+    msg.as_of.FromNanoseconds(1_795_168_800_123_456_789)
+    for request in (msg, pb.DecideRequest()):
+        assert json_format.ParseDict(request_json(request), pb.DecideRequest()) == request
 
 
 def test_the_fast_parser_agrees_with_json_format(base: list[pb.DecideRequest]) -> None:
