@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from google.protobuf import json_format, struct_pb2
 
@@ -824,14 +824,23 @@ def _customer(rng: random.Random, shape: _Shape, customer_id: str, as_of: int) -
 # ---------------------------------------------------------------------------- JSON lines
 
 
-def write_jsonl(requests: Iterable[pb.DecideRequest], path: str | Path) -> int:
-    """One proto3 JSON object per line (the form of rules/examples, compact); the count."""
-    count = 0
+def write_jsonl(requests: Iterable[pb.DecideRequest], path: str | Path | TextIO) -> int:
+    """One proto3 JSON object per line (the form of rules/examples, compact); the count.
+
+    path may be an open text stream (stdout for `nba gen-customers` without -o).
+    """
+    if not isinstance(path, str | Path):
+        return _write_lines(requests, path)
     with open(path, "w", encoding="utf-8") as out:
-        for msg in requests:
-            out.write(json.dumps(request_json(msg), separators=(",", ":")))
-            out.write("\n")
-            count += 1
+        return _write_lines(requests, out)
+
+
+def _write_lines(requests: Iterable[pb.DecideRequest], out: TextIO) -> int:
+    count = 0
+    for msg in requests:
+        out.write(json.dumps(request_json(msg), separators=(",", ":")))
+        out.write("\n")
+        count += 1
     return count
 
 

@@ -190,6 +190,9 @@ def test_jsonl_round_trip(bank: RuleSet, tmp_path: Path) -> None:
     assert len(lines) == 50 and first["customerId"] == requests[0].customer_id
     assert type(first["profile"]["age"]) is int  # not json_format's 41.0
     assert list(read_jsonl(path)) == requests
+    stream = io.StringIO()
+    assert write_jsonl(requests[:3], stream) == 3
+    assert stream.getvalue().splitlines() == lines[:3]
 
 
 def test_the_writer_keeps_every_form_json_format_would() -> None:
