@@ -1,23 +1,32 @@
-"""Pipeline stage 6, arbitrate: score, rank, diversify, cut to size; or fall back.
+"""Pipeline stage 6, arbitrate: score, rank, apply policies, diversify, cut; or fall back.
 
 score = propensity x context weight x value x lever. Ranking is by score, highest first,
-then by action id, so the same request always gets the same order. `max_per_group`
-keeps only the best action of each group; `max_results` cuts the list.
+then by action id, so the same request always gets the same order. Walking the ranking,
+an action is recommended when the contact policies allow it on some channel with cap
+room (the decision's own picks use that room), its group has room (`max_per_group`) and
+the list is not full (`max_results`). Policies are checked lazily: once the list is full
+nothing below can be chosen, so unless the decision is explained the walk stops there,
+which keeps large rule sets cheap.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nba.engagement import Candidate, Exclusion
-from nba.policies import CapBudget, PolicyHistory, PolicyStage
+from nba.engagement import Candidate, Effects, Exclusion
+from nba.policies import RequestPolicies
+
+if TYPE_CHECKING:
+    from nba.engine.durable import RankedChunk
 from nba.request import DecisionRequest
-from nba.ruleset.ruleset import Fallback, RuleSet
+from nba.ruleset.ruleset import Action, Fallback, Rule, RuleSet
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Scored:
     candidate: Candidate
     score: float
@@ -34,87 +43,116 @@ def score(ruleset: RuleSet, candidate: Candidate) -> Scored:
     return Scored(candidate, total, action.propensity, candidate.weight, action.value, lever)
 
 
+class _Slots:
+    """Room left in the list and in each group."""
+
+    def __init__(self, per_group: int, limit: int) -> None:
+        self.per_group = per_group
+        self.limit = limit
+        self.taken = 0
+        self.in_group: Counter[str] = Counter()
+        self.best_of_group: dict[str, str] = {}
+
+    @property
+    def full(self) -> bool:
+        return self.taken >= self.limit
+
+    def why_not(self, action: Action) -> Exclusion | None:
+        if self.per_group and self.in_group[action.group] >= self.per_group:
+            return Exclusion(
+                action.id,
+                "arbitration.max_per_group",
+                f"A better {action.group} action ranked higher"
+                f" ({self.best_of_group[action.group]}); at most {self.per_group} per group",
+                "arbitration",
+            )
+        if self.full:
+            return Exclusion(
+                action.id,
+                "arbitration.max_results",
+                f"Ranked below the top {self.limit}",
+                "arbitration",
+            )
+        return None
+
+    def take(self, action: Action) -> None:
+        self.taken += 1
+        self.in_group[action.group] += 1
+        self.best_of_group.setdefault(action.group, action.id)
+
+
 def arbitrate(
     ruleset: RuleSet,
     request: DecisionRequest,
     candidates: list[Candidate],
+    policies: RequestPolicies,
     explain: bool,
-    budget: CapBudget,
 ) -> tuple[list[Scored], list[Exclusion]]:
-    """The top actions, best first, each on the first of its channels a cap still allows."""
-    ranked = sorted(
-        (score(ruleset, c) for c in candidates),
-        key=lambda s: (-s.score, s.candidate.action.id),
-    )
-    per_group = ruleset.arbitration.max_per_group
+    """The recommended actions, best first, each placed on a channel; and the others' reasons.
+
+    The policy verdict is asked first because it is the most useful explanation ("opted
+    out" says more than "ranked fourth"); the chosen list is the same in either order.
+    """
+    # A heap, not a sort: most decisions fill their few slots from the top of a long list.
+    lever = ruleset.lever_factor
+    heap = [
+        (-(c.action.propensity * c.weight * c.action.value * lever[c.action.id]), c.action.id, c)
+        for c in candidates
+    ]
+    heapq.heapify(heap)
+    slots = _Slots(ruleset.arbitration.max_per_group, request.max_results)
     chosen: list[Scored] = []
     excluded: list[Exclusion] = []
-    in_group: Counter[str] = Counter()
-    best_of_group: dict[str, str] = {}
-    for item in ranked:
-        action = item.candidate.action
-        if per_group and in_group[action.group] >= per_group:
+    while heap and (explain or not slots.full):
+        candidate = heapq.heappop(heap)[2]
+        why = (
+            policies.check(candidate)
+            or slots.why_not(candidate.action)
+            or policies.place(candidate)
+        )
+        if why is not None:
             if explain:
-                excluded.append(
-                    Exclusion(
-                        action.id,
-                        "arbitration.max_per_group",
-                        f"A better {action.group} action ranked higher"
-                        f" ({best_of_group[action.group]}); at most {per_group} per group",
-                        "arbitration",
-                    )
-                )
+                excluded.append(why)
             continue
-        if len(chosen) >= request.max_results:
-            if explain:
-                excluded.append(
-                    Exclusion(
-                        action.id,
-                        "arbitration.max_results",
-                        f"Ranked below the top {request.max_results}",
-                        "arbitration",
-                    )
-                )
-            continue
-        channel = _uncapped(item.candidate, budget)
-        if not channel:
-            if explain:
-                excluded.append(_capped(item.candidate, budget))
-            continue
-        budget.take(action, channel)
-        item.candidate.channel = channel
-        chosen.append(item)
-        in_group[action.group] += 1
-        best_of_group.setdefault(action.group, action.id)
+        slots.take(candidate.action)
+        chosen.append(score(ruleset, candidate))
     return chosen, excluded
 
 
-def _uncapped(candidate: Candidate, budget: CapBudget) -> str:
-    for channel in candidate.channels:
-        if budget.full(candidate.action, channel) is None:
-            return channel
-    return ""
+def chunk_bounds(fired: list[Rule], chunks: list[RankedChunk]) -> list[float]:
+    """The best score each chunk of engaged rules could still add, given this request.
 
-
-def _capped(candidate: Candidate, budget: CapBudget) -> Exclusion:
-    action = candidate.action
-    caps = [(c, budget.full(action, c)) for c in candidate.channels]
-    first = caps[0][1]
-    assert first is not None
-    if len(caps) == 1:
-        channel = caps[0][0]
-        text = budget.describe(first, action)
-        return Exclusion(action.id, f"caps.{first.id}", text, "policy", first.location, channel)
-    text = "; ".join(f"{c}: {budget.describe(cap, action)}" for c, cap in caps if cap)
-    return Exclusion(action.id, f"caps.{first.id}", f"No channel under its caps. {text}", "policy")
+    The suppressions and weights that hold are known before any engaged rule runs, so a
+    chunk's bound is its best base score per (group, purpose) times that class's actual
+    weights (0 for a suppressed class); weights written for single actions can only
+    raise it, so those above 1 multiply the whole chunk's bound.
+    """
+    weights = Effects([r for r in fired if r.kind == "weight"])
+    suppressions = Effects([r for r in fired if r.kind == "suppress"])
+    per_action = [
+        r for r in fired if r.kind == "weight" and r.factor > 1 and r.target and r.target.actions
+    ]
+    bounds = []
+    for ranked in chunks:
+        best = 0.0
+        for (group, purpose), base in ranked.classes.items():
+            if suppressions.of_class(group, purpose):
+                continue
+            factor = 1.0
+            for rule in weights.of_class(group, purpose):
+                factor *= rule.factor
+            best = max(best, base * factor)
+        for rule in per_action:
+            if rule.target is not None and rule.target.actions & ranked.actions:
+                best *= rule.factor
+        bounds.append(best)
+    return bounds
 
 
 def pick_fallback(
     ruleset: RuleSet,
     request: DecisionRequest,
-    policies: PolicyStage,
-    history: PolicyHistory,
-    budget: CapBudget,
+    policies: RequestPolicies,
     suppressed: Collection[str] = (),
 ) -> tuple[Fallback, str] | None:
     """The most specific fallback for the touchpoint that the policies allow, and its channel.
@@ -140,9 +178,6 @@ def pick_fallback(
         if fallback.action in suppressed:
             continue
         candidate = Candidate(ruleset.actions[fallback.action])
-        kept, _, _ = policies.apply(request, [candidate], explain=False, history=history)
-        chosen = _uncapped(candidate, budget) if kept else ""
-        if chosen:
-            budget.take(candidate.action, chosen)
-            return fallback, chosen
+        if policies.check(candidate) is None and policies.place(candidate) is None:
+            return fallback, candidate.channel
     return None

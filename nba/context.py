@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from nba.request import DecisionRequest
-from nba.store import StoredInteraction, interaction_key
+from nba.store import StoredInteraction
 
 
 def merge_context(
@@ -37,14 +37,19 @@ def combine_consent(request: Mapping[str, bool], stored: Mapping[str, bool]) -> 
 
 
 def merge_history(request: DecisionRequest, stored: Iterable[StoredInteraction]) -> DecisionRequest:
-    """The request with its interactions and the stored ones, deduplicated, oldest first."""
-    seen: set[str] = set()
+    """The request with its interactions and the stored ones, each once, oldest first."""
+    as_of = request.as_of
+    stored = list(stored)
+    if not stored and all(item.at <= as_of for item in request.interactions):
+        return request  # nothing to merge: the common store-less case costs nothing
+    seen: set[tuple[str, str, int, int]] = set()
     merged: list[StoredInteraction] = []
-    customer = request.customer_id
     for item in (*request.interactions, *stored):
-        if item.at > request.as_of:
+        if item.at > as_of:
             continue
-        key = interaction_key(customer, item.action_id, item.channel, item.outcome, item.at)
+        # What identifies an interaction: its content, at microsecond resolution (the
+        # store's ids are not known to the client, so they cannot be compared).
+        key = (item.action_id, item.channel, item.outcome, round(item.at * 1_000_000))
         if key in seen:
             continue
         seen.add(key)

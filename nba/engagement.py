@@ -9,6 +9,7 @@ The engine says which rules hold; this stage turns that into a verdict per actio
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from nba.errors import Location
@@ -52,45 +53,102 @@ class Engagement:
     suppressed: dict[str, Rule]  # action id -> the suppression that holds for it
 
 
+class Effects:
+    """Fired suppressions or weights, filed by what they target, for O(1) lookups.
+
+    Expanding each fired rule into its target actions costs a loop over whole groups
+    per request; a lookup by the action's id, group and purpose does not.
+    """
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.everything: list[Rule] = []
+        self.by_action: dict[str, list[Rule]] = defaultdict(list)
+        self.by_group: dict[str, list[Rule]] = defaultdict(list)
+        self.by_purpose: dict[str, list[Rule]] = defaultdict(list)
+        for rule in sorted(rules, key=lambda r: r.index):  # rule order, whatever the engine's
+            target = rule.target
+            assert target is not None
+            if target.all:
+                self.everything.append(rule)
+            for action in target.actions:
+                self.by_action[action].append(rule)
+            for group in target.groups:
+                self.by_group[group].append(rule)
+            for purpose in target.purposes:
+                self.by_purpose[purpose].append(rule)
+        self.empty = not rules
+        self._shared: dict[tuple[str, str], list[Rule]] = {}  # (group, purpose) -> rules
+
+    def matching(self, action: Action) -> list[Rule]:
+        """The rules that apply to `action`, in rule order, each once."""
+        if self.empty:
+            return []
+        shared = self.of_class(action.group, action.purpose)
+        own = self.by_action.get(action.id)
+        return _merge(shared, own) if own else shared
+
+    def of_class(self, group: str, purpose: str) -> list[Rule]:
+        """The rules that apply to every action of this group and purpose."""
+        key = (group, purpose)
+        shared = self._shared.get(key)
+        if shared is None:  # actions of one group and purpose share these: compute once
+            shared = _merge(
+                self.everything, self.by_group.get(group, []), self.by_purpose.get(purpose, [])
+            )
+            self._shared[key] = shared
+        return shared
+
+
+def _merge(*lists: list[Rule]) -> list[Rule]:
+    """Rules of several lists, each once, in rule order."""
+    present = [rules for rules in lists if rules]
+    if len(present) <= 1:
+        return present[0] if present else []
+    return sorted({r.index: r for rules in present for r in rules}.values(), key=lambda r: r.index)
+
+
 def engage(ruleset: RuleSet, fired: list[Rule], explain: bool) -> Engagement:
     """Verdicts per action. With explain, `fired` must come from the detailed program."""
     fired_ids = {rule.index for rule in fired}
-    engaged = {rule.action for rule in fired if rule.kind == "engaged"}
-    suppressed: dict[str, Rule] = {}
-    weights: dict[str, list[Rule]] = {}
-    segments: list[str] = []
-    for rule in fired:
-        if rule.kind == "suppress":
-            for action in rule.targets:
-                suppressed.setdefault(action, rule)
-        elif rule.kind == "weight":
-            for action in rule.targets:
-                weights.setdefault(action, []).append(rule)
-        elif rule.segment is not None:
-            segments.append(rule.segment)
-
+    suppressions = Effects([r for r in fired if r.kind == "suppress"])
+    weights = Effects([r for r in fired if r.kind == "weight"])
+    segments = [r.segment for r in fired if r.segment is not None]
     candidates: list[Candidate] = []
     excluded: list[Exclusion] = []
-    for action_id, action in ruleset.actions.items():
-        if explain:
+    suppressed: dict[str, Rule] = {}
+    if explain:  # every action, to say why each one is out
+        passed = []
+        for action_id in ruleset.actions:
             failed = next(
                 (r for r in ruleset.engagement[action_id] if r.index not in fired_ids), None
             )
-            if failed is not None:
+            if failed is None:
+                passed.append(action_id)
+            else:
                 excluded.append(engagement_exclusion(action_id, failed))
-                continue
-        elif action_id not in engaged and action_id not in ruleset.unconditional:
-            continue
-        suppressor = suppressed.get(action_id)
-        if suppressor is not None:
+    else:  # only the qualifying ones: one "engaged" rule fired for each
+        passed = [r.action for r in fired if r.kind == "engaged"]
+        passed.extend(ruleset.unconditional)
+    actions = ruleset.actions
+    for action_id in passed:
+        action = actions[action_id]
+        suppressors = suppressions.matching(action)
+        if suppressors:
+            suppressed[action_id] = suppressors[0]
             if explain:
-                excluded.append(suppression_exclusion(action_id, suppressor))
+                excluded.append(suppression_exclusion(action_id, suppressors[0]))
             continue
         candidate = Candidate(action)
-        for rule in weights.get(action_id, ()):
+        for rule in weights.matching(action):
             candidate.weight *= rule.factor
             candidate.weight_rules.append(rule)
         candidates.append(candidate)
+    # Fallbacks skip engagement rules but never suppressions: note theirs too, even for a
+    # fallback action that did not qualify.
+    for fallback in ruleset.fallbacks:
+        action = actions[fallback.action]
+        if fallback.action not in suppressed and (found := suppressions.matching(action)):
+            suppressed[fallback.action] = found[0]
     return Engagement(candidates, excluded, segments, suppressed)
 
 

@@ -64,20 +64,30 @@ def window(seconds: int) -> str:
 class PolicyHistory:
     """What the policies need from one request's history, computed in one pass each."""
 
-    def __init__(self, ruleset: RuleSet, request: DecisionRequest) -> None:
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        request: DecisionRequest,
+        caps: Mapping[int, list[Cap]] | None = None,
+    ) -> None:
         self.ruleset = ruleset
         self.as_of = request.as_of
         group_of = ruleset.action_group
+        cooldowns = ruleset.policies.cooldowns
+        cooldown_outcomes = {c.outcome for c in cooldowns}
         self.accepted: dict[str, float] = {}
         self.last_complaint: float | None = None
         times: dict[tuple[str, str], list[float]] = defaultdict(list)  # (cooldown, key) -> ats
         for item in request.interactions:
-            if item.outcome == _ACCEPT:
+            outcome = item.outcome
+            if outcome == _ACCEPT:
                 self.accepted[item.action_id] = max(item.at, self.accepted.get(item.action_id, 0))
-            elif item.outcome == _COMPLAINT:
+            elif outcome == _COMPLAINT:
                 self.last_complaint = max(item.at, self.last_complaint or item.at)
-            for cooldown in ruleset.policies.cooldowns:
-                if item.outcome == cooldown.outcome:
+            if outcome not in cooldown_outcomes:
+                continue
+            for cooldown in cooldowns:
+                if outcome == cooldown.outcome:
                     key = (
                         item.action_id
                         if cooldown.each == "action"
@@ -86,7 +96,7 @@ class PolicyHistory:
                     if key is not None:
                         times[(cooldown.id, key)].append(item.at)
         self.triggered = {k: _trigger(sorted(v), self._cooldown(k[0])) for k, v in times.items()}
-        self.cap_counts = cap_counts(ruleset, request)
+        self.cap_counts = cap_counts(ruleset, request, caps)
 
     def _cooldown(self, cooldown_id: str) -> Cooldown:
         return next(c for c in self.ruleset.policies.cooldowns if c.id == cooldown_id)
@@ -110,19 +120,31 @@ def cap_key(cap: Cap, action_id: str, group: str | None) -> str | None:
     return ""
 
 
-def cap_counts(ruleset: RuleSet, request: DecisionRequest) -> dict[tuple[str, str], int]:
+def caps_by_outcome(caps: tuple[Cap, ...]) -> dict[int, list[Cap]]:
+    index: dict[int, list[Cap]] = defaultdict(list)
+    for cap in caps:
+        for outcome in cap.outcomes:
+            index[outcome].append(cap)
+    return dict(index)
+
+
+def cap_counts(
+    ruleset: RuleSet, request: DecisionRequest, by_outcome: Mapping[int, list[Cap]] | None = None
+) -> dict[tuple[str, str], int]:
     """(cap id, key) -> interactions the cap counts in its window."""
     counts: dict[tuple[str, str], int] = defaultdict(int)
-    caps = ruleset.policies.caps
-    if not caps:
+    if by_outcome is None:
+        by_outcome = caps_by_outcome(ruleset.policies.caps)
+    if not by_outcome:
         return counts
     actions, as_of = ruleset.actions, request.as_of
     for item in request.interactions:
+        caps = by_outcome.get(item.outcome)
+        if not caps or item.at > as_of:
+            continue
         action = actions.get(item.action_id)
         group = action.group if action else None
         for cap in caps:
-            if item.outcome not in cap.outcomes or item.at > as_of:
-                continue
             if as_of - item.at > cap.within_seconds:
                 continue
             if cap.channel is not None and item.channel != cap.channel:
@@ -199,32 +221,13 @@ class PolicyStage:
         self.outbound_channels = tuple(
             c.id for c in ruleset.channels.values() if c.direction != Direction.INBOUND
         )
+        self.caps_by_outcome = caps_by_outcome(self.policies.caps)
 
-    def apply(
-        self,
-        request: DecisionRequest,
-        candidates: list[Candidate],
-        explain: bool,
-        history: PolicyHistory | None = None,
-    ) -> tuple[list[Candidate], list[Exclusion], PolicyHistory]:
-        """Candidates with their usable channels (in preference order), and exclusions."""
-        history = history or PolicyHistory(self.ruleset, request)
-        minute = self._local_minute(request)
-        kept: list[Candidate] = []
-        excluded: list[Exclusion] = []
-        for candidate in candidates:
-            action = candidate.action
-            why = self._action_policy(action, history, request.degraded)
-            if why is None:
-                channels, blocks = self._channels(request, action, minute)
-                if channels:
-                    candidate.channels = channels
-                    kept.append(candidate)
-                    continue
-                why = self._no_channel(action, request, blocks)
-            if explain:
-                excluded.append(why)
-        return kept, excluded, history
+    def prepare(
+        self, request: DecisionRequest, history: PolicyHistory | None = None
+    ) -> RequestPolicies:
+        """The policies as they stand for one request (history aggregated once)."""
+        return RequestPolicies(self, request, history)
 
     # -- action-level policies
     def _action_policy(
@@ -283,27 +286,12 @@ class PolicyStage:
         return None
 
     # -- channels
-    def _channels(
-        self, request: DecisionRequest, action: Action, minute: int | None
-    ) -> tuple[list[str], list[ChannelBlock]]:
-        order = [request.channel] if not request.outbound else self.preference(request)
-        usable: list[str] = []
-        blocks: list[ChannelBlock] = []
-        for channel in order:
-            if channel not in action.treatments:
-                continue
-            block = self._blocked(request, action, channel, minute)
-            if block is None:
-                usable.append(channel)
-            else:
-                blocks.append(block)
-        return usable, blocks
-
-    def _blocked(
-        self, request: DecisionRequest, action: Action, channel: str, minute: int | None
+    def blocked(
+        self, request: DecisionRequest, purpose: Purpose, channel: str, minute: int | None
     ) -> ChannelBlock | None:
-        if not allowed(self.channels[channel], action.purpose, request.consent):
-            return ChannelBlock(channel, CONSENT_RULE, self._consent_text(action, channel, request))
+        """Why consent or quiet hours keep `purpose` off `channel` now, or None."""
+        if not allowed(self.channels[channel], purpose, request.consent):
+            return ChannelBlock(channel, CONSENT_RULE, _consent_text(purpose, channel, request))
         if minute is not None and self._reaches_out(request, channel):
             for quiet in self.policies.quiet_hours:
                 if channel in quiet.channels and quiet.covers(minute):
@@ -338,11 +326,6 @@ class PolicyStage:
             "" if request.outbound else request.channel,
         )
 
-    def _consent_text(self, action: Action, channel: str, request: DecisionRequest) -> str:
-        if request.consent.get(channel) is False:
-            return f"The customer opted out of {action.purpose} on {channel}"
-        return f"{channel.capitalize()} {action.purpose} needs the customer's opt-in, not given"
-
     def preference(self, request: DecisionRequest) -> list[str]:
         """Outbound channels, the customer's stated preference first."""
         preferred = [c for c in request.preferred_channels if c in self.outbound_channels]
@@ -353,6 +336,97 @@ class PolicyStage:
             return None
         local = dt.datetime.fromtimestamp(request.as_of, ZoneInfo(request.time_zone))
         return local.hour * 60 + local.minute
+
+
+class RequestPolicies:
+    """One request's view of the policies: checked lazily, candidate by candidate.
+
+    Arbitration asks in rank order, so an action ranked below the final list is never
+    checked at all unless the decision is being explained.
+    """
+
+    def __init__(
+        self, stage: PolicyStage, request: DecisionRequest, history: PolicyHistory | None = None
+    ) -> None:
+        self.stage = stage
+        self.request = request
+        self.history = history or PolicyHistory(stage.ruleset, request, stage.caps_by_outcome)
+        self.view = _ChannelView(stage, request)
+        self.budget = CapBudget(stage.policies, self.history.cap_counts)
+
+    def check(self, candidate: Candidate) -> Exclusion | None:
+        """None when consent and policies allow the action on some channel (set on it)."""
+        action = candidate.action
+        why = self.stage._action_policy(action, self.history, self.request.degraded)
+        if why is not None:
+            return why
+        channels, blocks = self.view.channels(action)
+        if not channels:
+            return self.stage._no_channel(action, self.request, blocks)
+        candidate.channels = channels
+        return None
+
+    def place(self, candidate: Candidate) -> Exclusion | None:
+        """Put a checked candidate on its first channel with cap room, and use that room."""
+        action, budget = candidate.action, self.budget
+        for channel in candidate.channels:
+            if budget.full(action, channel) is None:
+                budget.take(action, channel)
+                candidate.channel = channel
+                return None
+        return self._capped(candidate)
+
+    def _capped(self, candidate: Candidate) -> Exclusion:
+        action, budget = candidate.action, self.budget
+        caps = [(c, budget.full(action, c)) for c in candidate.channels]
+        first = caps[0][1]
+        assert first is not None
+        if len(caps) == 1:
+            text = budget.describe(first, action)
+            return Exclusion(
+                action.id, f"caps.{first.id}", text, "policy", first.location, caps[0][0]
+            )
+        text = "; ".join(f"{c}: {budget.describe(cap, action)}" for c, cap in caps if cap)
+        return Exclusion(
+            action.id, f"caps.{first.id}", f"No channel under its caps. {text}", "policy"
+        )
+
+
+def _consent_text(purpose: Purpose, channel: str, request: DecisionRequest) -> str:
+    if request.consent.get(channel) is False:
+        return f"The customer opted out of {purpose} on {channel}"
+    return f"{channel.capitalize()} {purpose} needs the customer's opt-in, not given"
+
+
+class _ChannelView:
+    """One request's channel order and per-(channel, purpose) verdicts, computed once."""
+
+    def __init__(self, stage: PolicyStage, request: DecisionRequest) -> None:
+        self.stage = stage
+        self.request = request
+        self.order = stage.preference(request) if request.outbound else [request.channel]
+        self.minute = stage._local_minute(request)
+        self.verdicts: dict[tuple[str, Purpose], ChannelBlock | None] = {}
+
+    def channels(self, action: Action) -> tuple[list[str], list[ChannelBlock]]:
+        """The action's usable channels in preference order, and why the others are not."""
+        usable: list[str] = []
+        blocks: list[ChannelBlock] = []
+        verdicts = self.verdicts
+        for channel in self.order:
+            if channel not in action.treatments:
+                continue
+            key = (channel, action.purpose)
+            if key not in verdicts:
+                verdicts[key] = self.stage.blocked(
+                    self.request, action.purpose, channel, self.minute
+                )
+            block = verdicts[key]
+            if block is None:
+                usable.append(channel)
+            else:
+                blocks.append(block)
+        return usable, blocks
 
 
 def _clock(minute: int) -> str:

@@ -38,9 +38,12 @@ OUTBOUND = "outbound"
 MAX_RESULTS_LIMIT = 100
 MAX_INTERACTIONS = 1000
 OUTCOME_NAMES = {v.number: v.name for v in pb.Outcome.DESCRIPTOR.values}
+_VALID_OUTCOMES = frozenset(OUTCOME_NAMES) - {pb.OUTCOME_UNSPECIFIED}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(
+    slots=True
+)  # treated as immutable (stages use dataclasses.replace); not frozen for speed
 class DecisionRequest:
     """A request that passed validation. Times are unix seconds (UTC)."""
 
@@ -200,16 +203,20 @@ def interactions(messages: Any) -> tuple[StoredInteraction, ...]:
             "interactions", f"has {len(messages)} entries; expected at most {MAX_INTERACTIONS}"
         )
     out = []
-    for i, item in enumerate(messages):
-        if item.outcome == pb.OUTCOME_UNSPECIFIED or item.outcome not in OUTCOME_NAMES:
+    for i, item in enumerate(messages):  # the hot path: one pass, no HasField per item
+        outcome = item.outcome
+        if outcome not in _VALID_OUTCOMES:
             raise RequestError(
                 f"interactions[{i}].outcome", "is unset; expected IMPRESSION, CLICK, ACCEPT, ..."
             )
-        if not item.HasField("at"):
+        at = item.at
+        seconds = at.seconds + at.nanos * 1e-9
+        if seconds <= 0:  # unset (or 1970): either way not a real contact time
             raise RequestError(f"interactions[{i}].at", "is unset; expected when it happened")
-        if not item.action_id:
+        action_id = item.action_id
+        if not action_id:
             raise RequestError(f"interactions[{i}].action_id", "is required")
-        out.append(StoredInteraction(item.action_id, item.channel, item.outcome, _seconds(item.at)))
+        out.append(StoredInteraction(action_id, item.channel, outcome, seconds))
     return tuple(out)
 
 

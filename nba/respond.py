@@ -43,13 +43,13 @@ class Decision:
 class ResponseBuilder:
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
-        self.treatments = {
-            (a.id, channel): _treatment(a, channel)
+        # Everything about a recommendation that depends only on (action, channel), built
+        # once: a response copies one message instead of setting a dozen fields.
+        self.templates = {
+            (a.id, channel): _template(ruleset, a, channel)
             for a in ruleset.actions.values()
             for channel in a.treatments
         }
-        self.offers = {a.id: _offer(a) for a in ruleset.actions.values() if a.offer is not None}
-        self.static_reasons = {a.id: _static_reasons(ruleset, a) for a in ruleset.actions.values()}
 
     def build(self, decision: Decision) -> pb.DecideResponse:
         response = pb.DecideResponse(
@@ -74,32 +74,12 @@ class ResponseBuilder:
         return response
 
     def _recommendation(self, rec: pb.Recommendation, pick: Pick, segments: list[str]) -> None:
-        action = pick.action
+        rec.CopyFrom(self.templates[(pick.action.id, pick.channel)])
         rec.rank = pick.rank
-        rec.action_id = action.id
-        rec.channel = pick.channel
-        rec.purpose = action.purpose.value
-        rec.name = action.name
-        rec.group = action.group
-        rec.fallback = pick.fallback
-        rec.treatment.CopyFrom(self.treatments[(action.id, pick.channel)])
-        offer = self.offers.get(action.id)
-        if offer is not None:
-            rec.offer.CopyFrom(offer)
         scored = pick.scored
-        if scored is not None:
-            rec.score = scored.score
-            components = rec.components
-            components.propensity = scored.propensity
-            components.context_weight = scored.context_weight
-            components.value = scored.value
-            components.lever = scored.lever
-            rec.reasons.extend(self.static_reasons[action.id])
-            for rule in scored.candidate.weight_rules:
-                rec.reasons.append(
-                    rule_reason(rule, f"x{rule.factor:g}: {rule.reason or rule.source}")
-                )
-        else:
+        if scored is None:
+            rec.fallback = True
+            del rec.reasons[:]  # a fallback's engagement rules were not what chose it
             rec.reasons.add(
                 rule_id="fallback",
                 kind="fallback",
@@ -107,6 +87,15 @@ class ResponseBuilder:
                 file=pick.fallback_from.location.file if pick.fallback_from else "",
                 line=pick.fallback_from.location.line if pick.fallback_from else 0,
             )
+            return
+        rec.score = scored.score
+        components = rec.components
+        components.propensity = scored.propensity
+        components.context_weight = scored.context_weight
+        components.value = scored.value
+        components.lever = scored.lever
+        for rule in scored.candidate.weight_rules:
+            rec.reasons.append(rule_reason(rule, f"x{rule.factor:g}: {rule.reason or rule.source}"))
 
 
 def rule_reason(rule: Rule, description: str = "") -> pb.Reason:
@@ -133,6 +122,21 @@ def _static_reasons(ruleset: RuleSet, action: Action) -> list[pb.Reason]:
                 )
             )
     return reasons
+
+
+def _template(ruleset: RuleSet, action: Action, channel: str) -> pb.Recommendation:
+    template = pb.Recommendation(
+        action_id=action.id,
+        channel=channel,
+        purpose=action.purpose.value,
+        name=action.name,
+        group=action.group,
+        treatment=_treatment(action, channel),
+    )
+    if action.offer is not None:
+        template.offer.CopyFrom(_offer(action))
+    template.reasons.extend(_static_reasons(ruleset, action))
+    return template
 
 
 def _treatment(action: Action, channel: str) -> pb.Treatment:

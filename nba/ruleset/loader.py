@@ -58,6 +58,7 @@ from nba.ruleset.ruleset import (
     Rule,
     RuleSet,
     Segment,
+    Target,
 )
 from nba.ruleset.yaml_source import Path_, SourceDocument, read_document
 
@@ -342,6 +343,12 @@ class _Assembler:
                 scope,
                 reason=rule_spec.reason,
                 targets=targets,
+                target=Target(
+                    frozenset(targets_spec.actions),
+                    frozenset(targets_spec.groups),
+                    frozenset(targets_spec.purposes),
+                    targets_spec.all,
+                ),
                 factor=factor,
             )
             if rule is not None:

@@ -43,6 +43,16 @@ class Action:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """What a suppression or weight applies to, as the author wrote it."""
+
+    actions: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    purposes: frozenset[str] = frozenset()
+    all: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # identity: hashing the condition tree is slow
 class Rule:
     """One condition the engine evaluates, and what happens when it holds."""
 
@@ -57,6 +67,7 @@ class Rule:
     action: str | None = None  # engagement rules: the action they gate
     segment: str | None = None  # segment rules: the segment they define
     targets: frozenset[str] = frozenset()  # suppress / weight: action ids affected
+    target: Target | None = None  # the same, as written: lets decisions look up, not expand
     factor: float = 1.0  # weight rules
 
 

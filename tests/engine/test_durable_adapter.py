@@ -147,12 +147,23 @@ def test_branch_count_sees_exclusive_alternatives() -> None:
 
 def test_many_rules_on_one_fact_are_split_below_the_engine_limit(tmp_path: Path) -> None:
     """200 rules that all match one fact would be error 303 in a single ruleset."""
-    segments = "".join(f"  - id: s{i}\n    when: profile.age >= {i % 50}\n" for i in range(200))
+    segments = "".join(f"  - id: s{i}\n    when: profile.income > {i}\n" for i in range(200))
     ruleset = ruleset_with(tmp_path, segments=segments)
     engine = DurableEngine(ruleset)
     assert engine.chunk_count >= 200 // BRANCH_BUDGET
-    fired = {r.id for r in engine.fire(request_for(ruleset, age=60))}
+    fired = {r.id for r in engine.fire(request_for(ruleset, age=60, income=1000))}
     assert fired >= {f"s{i}" for i in range(200)}
+
+
+def test_rules_written_alike_fire_once_for_all(tmp_path: Path) -> None:
+    """Identical conditions share one durable rule; each rule still reports its firing."""
+    segments = "".join(f"  - id: s{i}\n    when: profile.age >= 18\n" for i in range(100))
+    ruleset = ruleset_with(tmp_path, segments=segments)
+    engine = DurableEngine(ruleset)
+    assert engine.chunk_count == 1
+    fired = [r.id for r in engine.fire(request_for(ruleset, age=30))]
+    assert sorted(fired) == sorted(f"s{i}" for i in range(100))
+    assert engine.fire(request_for(ruleset, age=3)) == []
 
 
 def test_chunks_respect_branch_and_property_budgets(tmp_path: Path) -> None:
