@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
+import os
 import sys
-import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +16,6 @@ from rich.console import Console
 from rich.table import Table
 
 from nba.errors import RequestError, RuleSetError
-from nba.store import InteractionStore
 from nba.v1 import decisioning_pb2 as pb
 
 app = typer.Typer(
@@ -81,6 +79,9 @@ def serve(
         str, typer.Option(help="Interaction store: sqlite:///PATH, redis://HOST:PORT/DB, memory://")
     ] = DEFAULT_STORE,
     engine: Annotated[EngineKind, typer.Option(help="Rule engine.")] = EngineKind.DURABLE,
+    workers: Annotated[
+        int, typer.Option(help="Server processes sharing the port (default: one per core).")
+    ] = os.cpu_count() or 1,
     threads: Annotated[int, typer.Option(help="gRPC worker threads per process.")] = 8,
     sweep_every: Annotated[
         float, typer.Option(help="Seconds between sweeps of expired history (0: never).")
@@ -93,74 +94,40 @@ def serve(
     """Serve DecisionService over gRPC on the rules in RULES (health and reflection on).
 
     Rule files are reloaded live: a good edit is compiled aside and swapped in whole; a
-    broken one is logged with file:line and the last good set keeps serving.
+    broken one is logged with file:line and the last good set keeps serving. With
+    several workers, clients should open several channels: balancing is per connection.
     """
     from nba.decide import history_horizon
-    from nba.reload import RuleSetHolder
-    from nba.reload import watch as watch_rules
     from nba.ruleset.loader import load_ruleset
-    from nba.service import build_server
-    from nba.store import StoreError, open_store, redact_url
+    from nba.serving import ServeConfig
+    from nba.serving import serve as run
+    from nba.store import StoreError, open_store
 
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
-    log = logging.getLogger("nba")
-    try:
+    try:  # everything that can be wrong is checked once, here, before any worker starts
         ruleset = load_ruleset(rules, display_root=rules)
     except RuleSetError as exc:
         err.print(exc.report(), markup=False)
         raise typer.Exit(1) from None
+    if workers < 1:
+        err.print("--workers: expected 1 or more")
+        raise typer.Exit(2)
+    if workers > 1 and store.startswith("memory:"):
+        err.print(
+            "--store memory:// keeps history inside one process; with several workers use"
+            " a shared store (sqlite:///..., redis://...) or --workers 1"
+        )
+        raise typer.Exit(2)
     try:
-        interaction_store = open_store(store, retention_seconds=history_horizon(ruleset))
+        open_store(store, retention_seconds=history_horizon(ruleset)).close()
     except (ValueError, StoreError) as exc:
         err.print(f"--store: {exc}", markup=False)
         raise typer.Exit(2) from None
-    holder = RuleSetHolder(rules, engine.value, interaction_store)
-    decider = holder.load()
-    running = build_server(holder, host, port, threads)
-    log.info(
-        "nba ready on %s:%d | rules %s version %s (%s) | engine %s | store %s",
-        host,
-        running.port,
-        rules,
-        decider.version,
-        decider.ruleset.summary(),
-        decider.engine.name,
-        redact_url(store),
-    )
-    stopped = threading.Event()
-    if sweep_every > 0:
-        threading.Thread(
-            target=_sweep_forever, args=(interaction_store, sweep_every, stopped), daemon=True
-        ).start()
-
-    def stop(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping (5 s grace)", signum)
-        running.server.stop(grace=5).wait()
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=holder.reload).start())
-    if watch:
-        threading.Thread(target=watch_rules, args=(holder, stopped), daemon=True).start()
-    stopped.wait()
-    holder.close()
-    interaction_store.close()
-
-
-def _sweep_forever(store: InteractionStore, every: float, stopped: threading.Event) -> None:
-    """Trim the history of customers who went quiet (recording trims only the active ones)."""
-    log = logging.getLogger("nba.store")
-    while not stopped.wait(every):
-        try:
-            removed = store.sweep()
-        except Exception:  # a store outage must not kill the sweeper; the next run retries
-            log.exception("sweep of expired history failed")
-            continue
-        if removed:
-            log.info("swept %d expired interactions", removed)
+    config = ServeConfig(rules, host, port, store, engine.value, threads, sweep_every, watch)
+    raise typer.Exit(run(config, workers))
 
 
 # ---------------------------------------------------------------------------- validate

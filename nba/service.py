@@ -7,6 +7,8 @@ engine failure (a bug, never the caller's fault) gets INTERNAL and is logged.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from concurrent import futures
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
 # Health of the rule files themselves: NOT_SERVING while the newest files are rejected
 # (the last good set still serves, so the service's own status stays SERVING).
 RULES_HEALTH = "nba.rules"
+HOST = socket.gethostname()
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
@@ -101,6 +104,7 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
             rules=len(ruleset.rules),
             segments=len(ruleset.segments),
             last_reload_errors=state.last_errors,
+            worker=f"{HOST}:{os.getpid()}",  # per call: a forked worker has its own pid
         )
         status.loaded_at.FromNanoseconds(int(state.loaded_at * 1e9))
         if state.last_attempt_at:

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 from tests.conftest import EXAMPLES, REPO, RULES, example
 from tests.helpers import BASE, action, write_rules
@@ -140,3 +141,107 @@ def test_serve_refuses_broken_rules(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "unknown profile attribute 'incom'" in result.stderr
+
+
+@pytest.mark.slow
+def test_workers_share_one_port_and_all_answer(tmp_path: Path) -> None:
+    """--workers 2: two processes on one port; several channels reach both."""
+    process = subprocess.Popen(
+        [
+            *NBA,
+            "serve",
+            "--rules",
+            str(RULES),
+            "--port",
+            "0",
+            "--workers",
+            "2",
+            "--store",
+            f"sqlite:///{tmp_path}/s.db",
+            "--no-watch",
+        ],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stderr is not None
+    try:
+        lines = iter(process.stderr.readline, "")
+        ready = next(line for line in lines if "ready on" in line)
+        match = re.search(r"ready on 127\.0\.0\.1:(\d+) \|.* \| workers 2", ready)
+        assert match, ready
+        seen_pids: set[str] = set()
+        for _ in range(20):  # balancing is per connection: a new channel each time
+            with grpc.insecure_channel(
+                f"127.0.0.1:{match.group(1)}", options=[("grpc.use_local_subchannel_pool", 1)]
+            ) as channel:
+                stub = pb_grpc.DecisionServiceStub(channel)
+                response = stub.Decide(example("web_prospect_homepage.json"), timeout=10)
+                assert response.recommendations
+                status = stub.GetRuleSetStatus(pb.GetRuleSetStatusRequest(), timeout=10)
+                seen_pids.add(status.worker)
+        assert len(seen_pids) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        process.stderr.close()
+    assert code == 0
+
+
+def test_memory_store_refuses_several_workers(tmp_path: Path) -> None:
+    result = run("serve", "--port", "0", "--workers", "2", "--store", "memory://")
+    assert result.returncode == 2
+    assert "keeps history inside one process" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            *NBA,
+            "serve",
+            "--rules",
+            str(RULES),
+            "--port",
+            "0",
+            "--workers",
+            "2",
+            "--store",
+            f"sqlite:///{tmp_path}/s.db",
+            "--no-watch",
+        ],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stderr is not None
+    try:
+        lines = iter(process.stderr.readline, "")
+        ready = next(line for line in lines if "ready on" in line)
+        port = re.search(r"127\.0\.0\.1:(\d+)", ready).group(1)  # type: ignore[union-attr]
+
+        def worker_pid() -> int:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.DecisionServiceStub(channel)
+                status = stub.GetRuleSetStatus(pb.GetRuleSetStatusRequest(), timeout=10)
+                return int(status.worker.rsplit(":", 1)[1])
+
+        victim = worker_pid()
+        os.kill(victim, signal.SIGKILL)
+        restarted = next(line for line in lines if "starting another" in line)
+        assert str(victim) in restarted
+        deadline = time.monotonic() + 30
+        answered = False
+        while time.monotonic() < deadline and not answered:
+            try:
+                answered = worker_pid() != victim
+            except grpc.RpcError:
+                time.sleep(0.2)
+        assert answered
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        process.stderr.close()
+    assert code == 0

@@ -171,6 +171,8 @@ def test_sighup_reloads_a_running_server(tmp_path: Path) -> None:
             "0",
             "--store",
             "memory://",
+            "--workers",
+            "1",
             "--no-watch",
         ],
         cwd=REPO,

@@ -34,6 +34,8 @@ def replica(store: str) -> Iterator[pb_grpc.DecisionServiceStub]:
             "0",
             "--store",
             store,
+            "--workers",
+            "1",
         ],
         cwd=REPO,
         stderr=subprocess.PIPE,

@@ -274,7 +274,7 @@ class GetRuleSetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RuleSetStatus(_message.Message):
-    __slots__ = ("ruleset_version", "loaded_at", "actions", "rules", "segments", "last_reload_errors", "last_reload_at")
+    __slots__ = ("ruleset_version", "loaded_at", "actions", "rules", "segments", "last_reload_errors", "last_reload_at", "worker")
     RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]
     LOADED_AT_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -282,6 +282,7 @@ class RuleSetStatus(_message.Message):
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     LAST_RELOAD_ERRORS_FIELD_NUMBER: _ClassVar[int]
     LAST_RELOAD_AT_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
     ruleset_version: str
     loaded_at: _timestamp_pb2.Timestamp
     actions: int
@@ -289,4 +290,5 @@ class RuleSetStatus(_message.Message):
     segments: int
     last_reload_errors: _containers.RepeatedScalarFieldContainer[str]
     last_reload_at: _timestamp_pb2.Timestamp
-    def __init__(self, ruleset_version: _Optional[str] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actions: _Optional[int] = ..., rules: _Optional[int] = ..., segments: _Optional[int] = ..., last_reload_errors: _Optional[_Iterable[str]] = ..., last_reload_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    worker: str
+    def __init__(self, ruleset_version: _Optional[str] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actions: _Optional[int] = ..., rules: _Optional[int] = ..., segments: _Optional[int] = ..., last_reload_errors: _Optional[_Iterable[str]] = ..., last_reload_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., worker: _Optional[str] = ...) -> None: ...

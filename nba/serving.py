@@ -1,0 +1,228 @@
+"""Running the service: one process, or several sharing one port.
+
+durable_rules never releases the GIL, so threads cannot add decision throughput; more
+processes can. With `--workers N` the parent checks the rules once, reserves the port
+(SO_REUSEPORT), and forks N workers before any gRPC server or channel exists (gRPC is
+not fork-safe once started). Each worker compiles its own engine, opens its own store
+connection and serves on the shared port; the kernel spreads new connections across
+them, so a client should open several channels to use every worker (balancing is per
+connection, not per call). The parent logs one ready line once every worker is up,
+forwards SIGTERM/SIGINT (stop) and SIGHUP (reload), and restarts a worker that dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+log = logging.getLogger("nba")
+
+RESTART_PAUSE_SECONDS = 1.0  # a worker that keeps crashing is not restarted in a hot loop
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    rules: Path
+    host: str
+    port: int
+    store: str
+    engine: str
+    threads: int
+    sweep_every: float
+    watch: bool
+
+
+@dataclass
+class Ready:
+    """What a worker reports once its server is up."""
+
+    port: int
+    version: str
+    summary: str
+    engine: str
+
+
+def serve_one(config: ServeConfig, port: int, reuse_port: bool, ready: Connection | None) -> None:
+    """Load the rules, open the store, serve until SIGTERM/SIGINT; this process only."""
+    from nba.decide import history_horizon
+    from nba.reload import RuleSetHolder
+    from nba.reload import watch as watch_rules
+    from nba.ruleset.loader import load_ruleset
+    from nba.service import build_server
+    from nba.store import open_store
+
+    ruleset = load_ruleset(config.rules, display_root=config.rules)
+    store = open_store(config.store, retention_seconds=history_horizon(ruleset))
+    holder = RuleSetHolder(config.rules, config.engine, store)
+    decider = holder.load()
+    running = build_server(holder, config.host, port, config.threads, reuse_port=reuse_port)
+    stopped = threading.Event()
+    # Handlers only set the event: a second signal during the graceful stop must not
+    # re-enter it (pkill, systemd and the supervisor may all send one).
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=holder.reload).start())
+    if config.watch:
+        threading.Thread(target=watch_rules, args=(holder, stopped), daemon=True).start()
+    if config.sweep_every > 0:
+        threading.Thread(
+            target=_sweep_forever, args=(store, config.sweep_every, stopped), daemon=True
+        ).start()
+    report = Ready(running.port, decider.version, decider.ruleset.summary(), decider.engine.name)
+    if ready is not None:
+        ready.send(report)
+        ready.close()
+    else:
+        _log_ready(config, report, workers=1)
+    stopped.wait()
+    log.info("stopping (5 s grace for calls in flight)")
+    running.server.stop(grace=5).wait()
+    holder.close()
+    store.close()
+
+
+def _log_ready(config: ServeConfig, report: Ready, workers: int) -> None:
+    from nba.store import redact_url
+
+    log.info(
+        "nba ready on %s:%d | rules %s version %s (%s) | engine %s | store %s | workers %d",
+        config.host,
+        report.port,
+        config.rules,
+        report.version,
+        report.summary,
+        report.engine,
+        redact_url(config.store),
+        workers,
+    )
+
+
+def _sweep_forever(store: object, every: float, stopped: threading.Event) -> None:
+    """Trim the history of customers who went quiet (recording trims only the active ones)."""
+    sweeper = logging.getLogger("nba.store")
+    while not stopped.wait(every):
+        try:
+            removed = store.sweep()  # type: ignore[attr-defined]
+        except Exception:  # a store outage must not kill the sweeper; the next run retries
+            sweeper.exception("sweep of expired history failed")
+            continue
+        if removed:
+            sweeper.info("swept %d expired interactions", removed)
+
+
+# ---------------------------------------------------------------------------- workers
+
+
+@contextlib.contextmanager
+def reserved_port(host: str, port: int) -> Iterator[int]:
+    """Hold host:port with SO_REUSEPORT so workers can bind it too (port 0: pick one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+class Supervisor:
+    """Starts the workers, keeps them running, and stops them on a signal."""
+
+    def __init__(self, config: ServeConfig, workers: int, port: int) -> None:
+        self.config = config
+        self.count = workers
+        self.port = port
+        self.context = multiprocessing.get_context("fork")
+        self.workers: list[multiprocessing.process.BaseProcess] = []
+        self.stopping = threading.Event()
+
+    def start_worker(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+        receive, send = self.context.Pipe(duplex=False)
+        process = self.context.Process(
+            target=_worker_main, args=(self.config, self.port, send), daemon=False
+        )
+        process.start()
+        send.close()
+        return process, receive
+
+    def run(self) -> int:
+        started = [self.start_worker() for _ in range(self.count)]
+        reports = []
+        for process, receive in started:
+            report = _await_ready(process, receive)
+            if report is None:
+                log.error("a worker failed to start; stopping")
+                self.stop_all([p for p, _ in started])
+                return 1
+            reports.append(report)
+        self.workers = [p for p, _ in started]
+        _log_ready(self.config, reports[0], self.count)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.forward(signal.SIGHUP))
+        while not self.stopping.wait(0.5):
+            self.replace_dead()
+        self.stop_all(self.workers)
+        return 0
+
+    def forward(self, signum: int) -> None:
+        for process in self.workers:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signum)
+
+    def replace_dead(self) -> None:
+        for i, process in enumerate(self.workers):
+            if process.is_alive():
+                continue
+            log.error("worker %s exited with %s; starting another", process.pid, process.exitcode)
+            time.sleep(RESTART_PAUSE_SECONDS)
+            replacement, receive = self.start_worker()
+            if _await_ready(replacement, receive) is not None:
+                self.workers[i] = replacement
+
+    def stop_all(self, processes: list[multiprocessing.process.BaseProcess]) -> None:
+        log.info("stopping %d workers (5 s grace)", len(processes))
+        for process in processes:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.join(timeout=15)
+            if process.is_alive():
+                process.kill()
+
+
+def _await_ready(process: multiprocessing.process.BaseProcess, receive: Connection) -> Ready | None:
+    """The worker's ready report, or None when it died first."""
+    while process.is_alive():
+        if receive.poll(0.2):
+            try:
+                report = receive.recv()
+            except EOFError:
+                return None
+            return report if isinstance(report, Ready) else None
+    return None
+
+
+def _worker_main(config: ServeConfig, port: int, ready: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    serve_one(config, port, reuse_port=True, ready=ready)
+
+
+def serve(config: ServeConfig, workers: int) -> int:
+    """Serve with `workers` processes (1: in this process). Returns the exit status."""
+    if workers <= 1:
+        serve_one(config, config.port, reuse_port=False, ready=None)
+        return 0
+    with reserved_port(config.host, config.port) as port:
+        return Supervisor(config, workers, port).run()
