@@ -67,7 +67,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from nba.errors import Location, RuleError, Severity
 from nba.ruleset.model import AttributeSpec, AttributeType, Direction
@@ -593,19 +592,14 @@ def _rule_name(rule: Rule) -> str:
 # ---------------------------------------------------------------------------- the checks
 
 
-def check(ruleset: RuleSet, root: str | Path | None = None) -> list[RuleError]:
-    """Warnings and errors of a loaded rule set, sorted by location.
-
-    `root` is the directory the set was loaded from: with it, unused profile attributes are
-    located at their declaration (the loaded set does not keep attribute locations).
-    """
-    return Checker(ruleset, root).run()
+def check(ruleset: RuleSet) -> list[RuleError]:
+    """Warnings and errors of a loaded rule set, sorted by location."""
+    return Checker(ruleset).run()
 
 
 class Checker:
-    def __init__(self, ruleset: RuleSet, root: str | Path | None = None) -> None:
+    def __init__(self, ruleset: RuleSet) -> None:
         self.rs = ruleset
-        self.root = Path(root) if root is not None else None
         self.schema = Schema(ruleset)
         self.solver = Solver(self.schema)
         segments = {r.segment: r.expr for r in ruleset.rules if r.segment is not None}
@@ -1044,7 +1038,7 @@ class Checker:
                 error=False,
             )
         unused = [a for a in self.rs.attributes if a not in attributes]
-        places = self._attribute_locations(unused) if unused else {}
+        places = self.rs.attribute_locations
         for attr in unused:
             spec = self.rs.attributes[attr]
             note = " and every request must still send it" if spec.required else ""
@@ -1055,26 +1049,6 @@ class Checker:
                 places.get(attr),
                 error=False,
             )
-
-    def _attribute_locations(self, names: list[str]) -> dict[str, Location]:
-        """Where attributes are declared: re-read from `root` (the set does not keep it)."""
-        from nba.ruleset.loader import rule_files
-        from nba.ruleset.yaml_source import read_document
-
-        if self.root is None or not self.root.is_dir():
-            return {}
-        paths = rule_files(self.root)
-        if len(paths) != len(self.rs.files):
-            return {}  # files changed since loading: better no location than a wrong one
-        found: dict[str, Location] = {}
-        for path, shown in zip(paths, self.rs.files, strict=True):
-            doc, _errors = read_document(path, shown)
-            profile = doc.data.get("profile") if doc and isinstance(doc.data, dict) else None
-            if isinstance(profile, dict):
-                for name in names:
-                    if name in profile and doc is not None:
-                        found[name] = doc.locate_key(("profile", name))
-        return found
 
     # -- contact policies
     def policies(self) -> None:

@@ -139,27 +139,50 @@ def validate(
     format: Annotated[
         Format, typer.Option("--format", help="text, or json for editors and CI.")
     ] = Format.TEXT,
+    strict: Annotated[bool, typer.Option(help="Warnings fail too.")] = False,
 ) -> None:
-    """Check rule files: every error at once as file:line:column. Exit 1 when any."""
+    """Check rule files: every error at once as file:line:column. Exit 1 when any.
+
+    Beyond loading and compiling, the whole set is checked for rules that can never hold,
+    actions that can never be recommended, duplicated or shadowed rules and the like.
+    """
+    from nba.checks import check
     from nba.engine.durable import DurableEngine
+    from nba.errors import Severity
     from nba.ruleset.loader import load_ruleset
 
     try:
         ruleset = load_ruleset(rules, display_root=rules)
-        DurableEngine(ruleset)  # compiling onto durable_rules has limits of its own
+        DurableEngine(ruleset).close()  # compiling onto durable_rules has limits of its own
     except RuleSetError as exc:
         if format == Format.JSON:
-            out.print(
-                json.dumps({"valid": False, "errors": [e.as_dict() for e in exc.errors]}, indent=2)
-            )
+            report = {"valid": False, "errors": [e.as_dict() for e in exc.errors], "warnings": []}
+            out.print(json.dumps(report, indent=2), markup=False)
         else:
             err.print(exc.report(), markup=False)
         raise typer.Exit(1) from None
+    findings = check(ruleset)
+    errors = [f for f in findings if f.severity == Severity.ERROR]
+    warnings = [f for f in findings if f.severity == Severity.WARNING]
+    failed = bool(errors) or (strict and bool(warnings))
     if format == Format.JSON:
-        report = {"valid": True, "version": ruleset.version, "errors": []}
-        out.print(json.dumps(report, indent=2))
+        report = {
+            "valid": not failed,
+            "version": ruleset.version,
+            "errors": [e.as_dict() for e in errors],
+            "warnings": [w.as_dict() for w in warnings],
+        }
+        out.print(json.dumps(report, indent=2), markup=False)
     else:
-        out.print(f"{rules}: ok, version {ruleset.version} ({ruleset.summary()})")
+        for finding in findings:
+            err.print(str(finding), markup=False)
+        if errors:
+            err.print(f"{len(errors)} errors, {len(warnings)} warnings")
+        else:
+            note = f", {len(warnings)} warnings" if warnings else ""
+            out.print(f"{rules}: ok, version {ruleset.version} ({ruleset.summary()}){note}")
+    if failed:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------- test

@@ -31,7 +31,7 @@ def load(tmp_path: Path, files: dict[str, str]) -> RuleSet:
 
 def findings(tmp_path: Path, files: dict[str, str], *codes: str) -> list[RuleError]:
     """What check finds, limited to `codes` (or everything but the unused-name warnings)."""
-    found = check(load(tmp_path, files), tmp_path / "rules")
+    found = check(load(tmp_path, files))
     return [e for e in found if (e.code in codes if codes else e.code not in UNUSED)]
 
 
@@ -554,9 +554,9 @@ def test_unused_segments_and_attributes(tmp_path: Path) -> None:
     assert all(e.severity == Severity.WARNING for e in found)
     assert 'it is used only by segment "built_on_it", which nothing uses either' in found[2].message
     assert "no rule or segment refers to segment.built_on_it" in found[3].message
-    # Without the directory, attributes cannot be located (the loaded set does not keep it).
-    unlocated = [e for e in check(load(tmp_path / "again", files)) if e.code == "unused-attribute"]
-    assert [e.location for e in unlocated] == [None, None]
+    # The loaded set keeps where each attribute is declared, however it was loaded.
+    again = [e for e in check(load(tmp_path / "again", files)) if e.code == "unused-attribute"]
+    assert [e.location for e in again] == [e.location for e in found[:2]]
 
 
 # ---------------------------------------------------------------------------- policies
@@ -622,7 +622,7 @@ def test_findings_are_sorted_by_location_across_files(tmp_path: Path) -> None:
         + action("a1", extra="eligible: profile.age > 500")
         + action("a2", extra="eligible: profile.age < 0"),
     }
-    found = check(load(tmp_path, files), tmp_path / "rules")
+    found = check(load(tmp_path, files))
     keys = [e.sort_key() for e in found]
     assert keys == sorted(keys)
     assert [e.location.file for e in found if e.location][:2] == ["rules/actions.yaml"] * 2
@@ -646,7 +646,7 @@ def test_search_gives_up_quietly_beyond_its_budget(tmp_path: Path) -> None:
 
 def test_bundled_rule_set_has_no_errors(bank: RuleSet) -> None:
     started = time.perf_counter()
-    found = check(bank, Path(__file__).resolve().parents[1] / "rules")
+    found = check(bank)
     elapsed = time.perf_counter() - started
     errors = [str(e) for e in found if e.severity == Severity.ERROR]
     assert errors == []

@@ -311,6 +311,7 @@ class _Assembler:
             actions=frozenset(actions),
             groups=groups,
             broken=frozenset().union(*self.broken.values()),
+            lenient=self.unreadable,
         )
         rules: list[Rule] = []
         segment_deps: dict[str, set[str]] = {}
@@ -394,6 +395,9 @@ class _Assembler:
             fallbacks=fallbacks,
             files=files,
             policies=policies,
+            attribute_locations={
+                k: e.doc.locate_key(e.path) for k, e in merged.get("profile", {}).items()
+            },
         )
 
     def unique(self, entries: list[Entry], what: str) -> list[Entry]:
@@ -414,7 +418,7 @@ class _Assembler:
     def action(self, entry: Entry, channels: dict[str, ChannelSpec]) -> Action:
         spec: ActionSpec = entry.item
         for channel in spec.treatments:
-            if channel not in channels and channel not in self.broken.get("channels", ()):
+            if channel not in channels and not self.maybe_defined("channels", channel):
                 self.error(
                     "unknown-channel",
                     f"treatment for unknown channel '{channel}'; expected a declared channel",
@@ -535,7 +539,7 @@ class _Assembler:
     ) -> frozenset[str]:
         base: tuple[str | int, ...] = (what,) if what in ("suppress", "weight") else ()
         for i, name in enumerate(spec.actions):
-            if name not in actions and name not in self.broken.get("actions", ()):
+            if name not in actions and not self.maybe_defined("actions", name):
                 self.error(
                     "unknown-action",
                     f"unknown action '{name}'; expected a declared action",
@@ -543,7 +547,7 @@ class _Assembler:
                     did_you_mean(name, actions),
                 )
         for i, name in enumerate(spec.groups):
-            if name not in groups and name not in self.broken.get("groups", ()):
+            if name not in groups and not self.maybe_defined("groups", name):
                 self.error(
                     "unknown-group",
                     f"unknown group '{name}'; expected a group some action belongs to",
@@ -564,15 +568,17 @@ class _Assembler:
     ) -> Fallback:
         spec: FallbackSpec = entry.item
         action = actions.get(spec.action)
-        if action is None and spec.action not in self.broken.get("actions", ()):
+        if action is None and not self.maybe_defined("actions", spec.action):
             self.error(
                 "unknown-action",
                 f"fallback names unknown action '{spec.action}'; expected a declared action",
                 entry.at("action"),
                 did_you_mean(spec.action, actions),
             )
-        if spec.channel is not None and spec.channel not in channels | dict.fromkeys(
-            self.broken.get("channels", ())
+        if (
+            spec.channel is not None
+            and spec.channel not in channels
+            and not self.maybe_defined("channels", spec.channel)
         ):
             self.error(
                 "unknown-channel",
@@ -670,11 +676,7 @@ class _Assembler:
     def known_channel(
         self, name: str | None, channels: dict[str, ChannelSpec], at: Location
     ) -> None:
-        if (
-            name is not None
-            and name not in channels
-            and name not in self.broken.get("channels", ())
-        ):
+        if name is not None and name not in channels and not self.maybe_defined("channels", name):
             self.error(
                 "unknown-channel",
                 f"unknown channel '{name}'; expected a declared channel",
@@ -683,7 +685,7 @@ class _Assembler:
             )
 
     def known_group(self, name: str, groups: frozenset[str], at: Location) -> None:
-        if name not in groups and name not in self.broken.get("groups", ()):
+        if name not in groups and not self.maybe_defined("groups", name):
             self.error(
                 "unknown-group",
                 f"unknown group '{name}'; expected a group some action belongs to",
@@ -719,6 +721,10 @@ class _Assembler:
         for name in deps:
             visit(name)
         return level
+
+    def maybe_defined(self, kind: str, name: str) -> bool:
+        """A name that may be defined where we could not look: say nothing about it."""
+        return self.unreadable or name in self.broken.get(kind, ())
 
     def error(
         self, code: str, message: str, location: Location | None = None, hint: str = ""

@@ -216,6 +216,7 @@ class Scope:
     actions: frozenset[str]
     groups: frozenset[str]
     broken: frozenset[str] = frozenset()  # declared but invalid names: already reported
+    lenient: bool = False  # a file did not parse: any unknown name may be defined there
     this_action: str | None = None  # set inside an action's engagement rules
     referenced_segments: set[str] = field(default_factory=set)
 
@@ -236,6 +237,8 @@ class ConditionTypeError(ValueError):
 
 
 ROOTS = ("profile", "lifecycle", "touchpoint", "segment")
+# The engine compares numbers as int64 or double: beyond 2**53 neither is exact for all.
+MAX_EXACT = 2**53
 TOUCHPOINT_FIELDS = ("channel", "placement", "intent")
 _ORDERING = ("<", "<=", ">", ">=")
 
@@ -410,7 +413,7 @@ class _Resolver:
             )
         self.no_more(ref, 2)
         name = ref.parts[1]
-        if name not in known and name in self.scope.broken:
+        if name not in known and (name in self.scope.broken or self.scope.lenient):
             raise BrokenReference(name)
         if name not in known:
             raise ConditionTypeError(
@@ -450,7 +453,7 @@ class _Resolver:
     def known(
         self, name: str, known: frozenset[str] | tuple[str, ...], what: str, span: c.Span
     ) -> None:
-        if name not in known and name in self.scope.broken:
+        if name not in known and (name in self.scope.broken or self.scope.lenient):
             raise BrokenReference(name)
         if name not in known:
             raise ConditionTypeError(
@@ -469,6 +472,12 @@ class _Resolver:
                     f"{term} is a number, but {value!r} is {_a(_type_of(value))}",
                     lit.span,
                     "a number",
+                )
+            if abs(value) > MAX_EXACT:
+                raise ConditionTypeError(
+                    f"{value!r} is too large to compare exactly",
+                    lit.span,
+                    f"a number between -{MAX_EXACT} and {MAX_EXACT}",
                 )
             if isinstance(term, CountTerm) and (value != int(value)):
                 raise ConditionTypeError(

@@ -177,6 +177,7 @@ class RuleSet:
     fallbacks: tuple[Fallback, ...]
     files: tuple[str, ...]
     policies: Policies = Policies()
+    attribute_locations: Mapping[str, Location] = field(default_factory=dict)
     strata: tuple[tuple[int, ...], ...] = field(init=False)
     fast_strata: tuple[tuple[int, ...], ...] = field(init=False)
     all_rules: tuple[Rule, ...] = field(init=False)  # rules, then one "engaged" rule per action

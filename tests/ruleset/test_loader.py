@@ -187,3 +187,35 @@ def test_tests_and_examples_directories_are_not_rule_files(tmp_path: Path) -> No
         },
     )
     assert ruleset.files == ("rules/a.yaml", "rules/base.yaml")
+
+
+def test_a_file_that_does_not_parse_does_not_cascade(tmp_path: Path) -> None:
+    """Names it may define are not reported unknown everywhere else: one error, its own."""
+    broken_base = BASE.replace(
+        "  age: {type: int, min: 0, max: 130, required: true}", "  age: {type: int, max: 130: 5}"
+    )
+    found = errors(
+        tmp_path,
+        {
+            "base.yaml": broken_base,
+            "actions.yaml": "actions:\n"
+            + action("a1", extra="eligible: profile.age >= 18 and segment.nowhere"),
+        },
+    )
+    assert len(found) == 1, found
+    assert found[0].startswith("rules/base.yaml:3:") and "YAML syntax" in found[0]
+
+
+def test_numbers_too_large_to_compare_exactly_are_rejected(tmp_path: Path) -> None:
+    """Regression: 1e20 as an integer literal overflowed durable_rules' int64 and flipped `>`."""
+    found = errors(
+        tmp_path,
+        {
+            "base.yaml": BASE,
+            "a.yaml": "actions:\n"
+            + action("a1", extra="eligible: profile.income > 100000000000000000000"),
+        },
+    )
+    assert len(found) == 1
+    assert "too large to compare exactly" in found[0]
+    assert "expected a number between -9007199254740992 and 9007199254740992" in found[0]
