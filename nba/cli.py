@@ -185,6 +185,62 @@ def validate(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------------------- check
+
+
+@app.command("check")
+def check_properties(
+    rules: Annotated[Path, typer.Argument(help="Rules directory.")] = Path("rules"),
+    examples: Annotated[int, typer.Option(help="Generated customers per property.")] = 200,
+    only: Annotated[
+        list[str] | None, typer.Option("--property", help="Only these properties (repeatable).")
+    ] = None,
+    failures_dir: Annotated[
+        Path, typer.Option("--out", help="Where minimal failing customers are written.")
+    ] = Path("check-failures"),
+) -> None:
+    """Properties every rule set must satisfy, on customers generated from its schema.
+
+    A broken property prints its minimal failing customer's file, ready for nba explain.
+    """
+    from nba import properties as props
+    from nba.ruleset.loader import load_ruleset
+
+    unknown = [p for p in only or [] if p not in props.PROPERTIES]
+    if unknown:
+        expected = ", ".join(props.PROPERTIES)
+        err.print(f"--property: unknown {', '.join(unknown)}; expected one of {expected}")
+        raise typer.Exit(2)
+    try:
+        ruleset = load_ruleset(rules, display_root=rules)
+    except RuleSetError as exc:
+        err.print(exc.report(), markup=False)
+        raise typer.Exit(1) from None
+    results, recommended = props.run(ruleset, examples, only)
+    for result in results:
+        if result.passed:
+            out.print(f"PASS {result.name} ({result.examples} customers)", markup=False)
+            continue
+        out.print(f"FAIL {result.name}: {result.failure}", markup=False)
+        path = props.write_failure(result, failures_dir)
+        if path is not None:
+            out.print(f"     minimal failing customer: {path}", markup=False)
+            out.print(f"     replay it: nba explain {path} --rules {rules}", markup=False)
+    if not only or "consent" in only:  # the consent property tallies recommendations
+        never = sorted(set(ruleset.actions) - set(recommended))
+        if never:
+            out.print(
+                f"note: {len(never)} actions were never recommended to these customers: "
+                + ", ".join(never),
+                markup=False,
+            )
+    failed = [r for r in results if not r.passed]
+    passed = len(results) - len(failed)
+    out.print(f"{passed} passed, {len(failed)} failed (rules version {ruleset.version})")
+    if failed:
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------------------- test
 
 
@@ -285,6 +341,92 @@ def explain_command(
             values = ", ".join(f"{k} = {v!r}" for k, v in c.values.items())
             line = f"  {c.stage:<11} {mark} {c.rule}  {c.where}  {c.text}"
             out.print(line + (f"   [{values}]" if values else ""), markup=False)
+
+
+# ---------------------------------------------------------------------------- simulate
+
+
+@app.command("simulate")
+def simulate_command(
+    customers: Annotated[Path, typer.Argument(help="DecideRequests, one proto3 JSON per line.")],
+    rules: RulesDir = Path("rules"),
+    against: Annotated[
+        Path | None, typer.Option("--against", help="Second rules directory: report what changes.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default one per core; 1: no pool).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="Rows per table.")] = 10,
+    format: Annotated[Format, typer.Option("--format", help="text or json.")] = Format.TEXT,
+) -> None:
+    """Decisions over a customer base, by segment and stage; with --against, what changes."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from nba.customers import CustomerFileError
+    from nba.simulate import SimulationError, render, simulate
+
+    columns = (TextColumn("deciding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=err, transient=True, disable=format == Format.JSON) as bar:
+            task = bar.add_task("deciding", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = simulate(rules, customers, against, workers, progress=progress)
+    except RuleSetError as exc:
+        err.print(exc.report(), markup=False)
+        raise typer.Exit(1) from None
+    except (CustomerFileError, SimulationError) as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+    if format == Format.JSON:
+        out.print(json.dumps(report.as_dict(), indent=2), markup=False)
+    else:
+        render(report, out, top)
+
+
+@app.command("gen-customers")
+def gen_customers(
+    n: Annotated[int, typer.Option("-n", help="How many customers.")] = 1000,
+    rules: RulesDir = Path("rules"),
+    seed: Annotated[int, typer.Option(help="Same seed, same customers.")] = 0,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO time the requests decide for (UTC).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default stdout).")
+    ] = None,
+) -> None:
+    """A realistic synthetic customer base for the rule set, as DecideRequest JSON lines."""
+    import datetime as dt
+
+    from nba.customers import generate_customers, write_jsonl
+    from nba.ruleset.loader import load_ruleset
+
+    try:
+        ruleset = load_ruleset(rules, display_root=rules)
+    except RuleSetError as exc:
+        err.print(exc.report(), markup=False)
+        raise typer.Exit(1) from None
+    moment = None
+    if as_of is not None:
+        try:
+            moment = dt.datetime.fromisoformat(as_of)
+        except ValueError:
+            err.print(f"--as-of: '{as_of}' is not an ISO time; expected e.g. 2026-11-20T10:00:00")
+            raise typer.Exit(2) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+    written = write_jsonl(generate_customers(ruleset, n, seed, moment), output or sys.stdout)
+    if output is not None:
+        err.print(f"wrote {written} customers to {output}")
 
 
 # ---------------------------------------------------------------------------- decide

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from nba.decide import Decider
 from nba.policies import allowed
 from nba.ruleset.loader import load_ruleset
-from nba.strategies import decide_requests
+from nba.strategies import any_requests
 from nba.v1 import decisioning_pb2 as pb
 from tests.conftest import RULES
 
@@ -34,7 +34,7 @@ def ranking(response: pb.DecideResponse) -> list[tuple[object, ...]]:
 
 
 @SETTINGS
-@given(decide_requests(BANK))
+@given(any_requests(BANK))
 def test_consent_is_never_violated(message: pb.DecideRequest) -> None:
     response = DURABLE.decide(message)
     for rec in response.recommendations:
@@ -47,7 +47,7 @@ def test_consent_is_never_violated(message: pb.DecideRequest) -> None:
 
 
 @SETTINGS
-@given(decide_requests(BANK))
+@given(any_requests(BANK))
 def test_ranking_is_well_formed(message: pb.DecideRequest) -> None:
     recs = list(DURABLE.decide(message).recommendations)
     limit = message.max_results or BANK.arbitration.max_results
@@ -63,7 +63,7 @@ def test_ranking_is_well_formed(message: pb.DecideRequest) -> None:
 
 
 @SETTINGS
-@given(decide_requests(BANK))
+@given(any_requests(BANK))
 def test_every_recommended_channel_has_a_treatment(message: pb.DecideRequest) -> None:
     for rec in DURABLE.decide(message).recommendations:
         action = BANK.actions[rec.action_id]
@@ -74,7 +74,7 @@ def test_every_recommended_channel_has_a_treatment(message: pb.DecideRequest) ->
 
 
 @SETTINGS
-@given(decide_requests(BANK), st.booleans())
+@given(any_requests(BANK), st.booleans())
 def test_decisions_are_deterministic(message: pb.DecideRequest, explain: bool) -> None:
     message.explain = explain
     first, second = DURABLE.decide(message), DURABLE.decide(message)
@@ -85,7 +85,7 @@ def test_decisions_are_deterministic(message: pb.DecideRequest, explain: bool) -
 
 
 @SETTINGS
-@given(decide_requests(BANK))
+@given(any_requests(BANK))
 def test_durable_rules_agrees_with_the_reference_evaluator(message: pb.DecideRequest) -> None:
     durable, reference = DURABLE.decide(message), REFERENCE.decide(message)
     assert ranking(durable) == ranking(reference)
@@ -96,7 +96,7 @@ def test_durable_rules_agrees_with_the_reference_evaluator(message: pb.DecideReq
 
 
 @SETTINGS
-@given(decide_requests(BANK))
+@given(any_requests(BANK))
 def test_explaining_does_not_change_the_decision(message: pb.DecideRequest) -> None:
     message.explain = False
     quiet = ranking(DURABLE.decide(message))
@@ -117,7 +117,7 @@ def test_strategies_reach_real_decisions(engine: str) -> None:
     seen: list[int] = []
 
     @settings(max_examples=100, deadline=None, database=None)
-    @given(decide_requests(BANK))
+    @given(any_requests(BANK))
     def collect(message: pb.DecideRequest) -> None:
         seen.append(len(decider.decide(message).recommendations))
 
