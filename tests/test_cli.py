@@ -245,3 +245,28 @@ def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
         code = process.wait(timeout=30)
         process.stderr.close()
     assert code == 0
+
+
+def test_gen_customers_then_simulate(tmp_path: Path) -> None:
+    base = tmp_path / "base.jsonl"
+    made = run("gen-customers", "-n", "150", "--seed", "4", "-o", str(base))
+    assert made.returncode == 0, made.stderr
+    assert made.stderr.strip() == f"wrote 150 customers to {base}"
+    assert len(base.read_text().splitlines()) == 150
+    result = run("simulate", str(base), "--workers", "1", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["customers"] == report["decisions"] == 150
+    base_counts = report["base"]
+    decided = sum(base_counts["top_actions"].values()) + base_counts["no_recommendation"]
+    assert decided == 150 - base_counts["invalid"]
+    again = run("simulate", str(base), "--workers", "1", "--against", "rules", "--format", "json")
+    assert json.loads(again.stdout)["changes"]["changed"] == 0
+
+
+def test_simulate_names_the_bad_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"customerId": "c1", "lifecycleStage": "active"}\n{not json\n')
+    result = run("simulate", str(bad), "--workers", "1")
+    assert result.returncode == 2
+    assert f"{bad}:2:" in result.stderr
