@@ -7,7 +7,8 @@
 
 Parts: generate (the generated sets load, and how much of them fires), inprocess
 (latency and scaling curves), engines (durable_rules vs the reference evaluator, with a
-check that they agree), grpc (end to end against an echo server).
+check that they agree), stores (Decide with SQLite and Redis against no store), grpc
+(end to end against an echo server).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from bench import engines, generate, grpc_e2e, inprocess
+from bench import engines, generate, grpc_e2e, inprocess, stores
 from bench.common import Target, command_line, machine, show, table
 
 PARTS: dict[str, Callable[[argparse.Namespace], list[Target]]] = {
     "generate": lambda a: generate.run(a.quick),
     "inprocess": lambda a: inprocess.run(a.quick),
     "engines": lambda a: engines.run(a.quick),
+    "stores": lambda a: stores.run(a.quick),
     "grpc": lambda a: grpc_e2e.run(a.quick, a.workers, a.clients),
 }
 
