@@ -32,7 +32,7 @@ from google.protobuf import json_format, struct_pb2
 
 from nba.request import OUTBOUND
 from nba.ruleset.model import AttributeSpec, AttributeType, ChannelSpec, ConsentDefault, Direction
-from nba.ruleset.resolve import AllOf, AnyOf, Cmp, Expr, Not, ProfileTerm, TouchpointTerm
+from nba.ruleset.resolve import ProfileTerm, TouchpointTerm, comparisons
 from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb
 
@@ -268,21 +268,12 @@ Literals = dict[tuple[str, str], list[Any]]
 def rule_literals(ruleset: RuleSet) -> Literals:
     """The literals each profile attribute and touchpoint field is compared with."""
     found: dict[tuple[str, str], set[Any]] = defaultdict(set)
-
-    def visit(expr: Expr) -> None:
-        if isinstance(expr, Cmp):
-            if isinstance(expr.term, ProfileTerm):
-                found["profile", expr.term.attr].add(expr.value)
-            elif isinstance(expr.term, TouchpointTerm):
-                found["touchpoint", expr.term.field].add(expr.value)
-        elif isinstance(expr, Not):
-            visit(expr.item)
-        elif isinstance(expr, AllOf | AnyOf):
-            for item in expr.items:
-                visit(item)
-
     for rule in ruleset.rules:
-        visit(rule.expr)
+        for cmp in comparisons(rule.expr):
+            if isinstance(cmp.term, ProfileTerm):
+                found["profile", cmp.term.attr].add(cmp.value)
+            elif isinstance(cmp.term, TouchpointTerm):
+                found["touchpoint", cmp.term.field].add(cmp.value)
     return {k: sorted(v, key=repr) for k, v in found.items()}
 
 

@@ -16,15 +16,7 @@ from hypothesis import strategies as st
 
 from nba.request import OUTBOUND
 from nba.ruleset.model import AttributeSpec, AttributeType
-from nba.ruleset.resolve import (
-    AllOf,
-    AnyOf,
-    Cmp,
-    Expr,
-    Not,
-    ProfileTerm,
-    TouchpointTerm,
-)
+from nba.ruleset.resolve import ProfileTerm, TouchpointTerm, comparisons
 from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb
 
@@ -35,18 +27,9 @@ OUTCOMES = [v.number for v in pb.Outcome.DESCRIPTOR.values if v.number != 0]
 def literals(ruleset: RuleSet) -> dict[str, set[Any]]:
     """Every literal each term is compared with, keyed by the term's key."""
     found: dict[str, set[Any]] = defaultdict(set)
-
-    def visit(expr: Expr) -> None:
-        if isinstance(expr, Cmp):
-            found[expr.term.key].add(expr.value)
-        elif isinstance(expr, Not):
-            visit(expr.item)
-        elif isinstance(expr, AllOf | AnyOf):
-            for item in expr.items:
-                visit(item)
-
     for rule in ruleset.rules:
-        visit(rule.expr)
+        for cmp in comparisons(rule.expr):
+            found[cmp.term.key].add(cmp.value)
     return found
 
 

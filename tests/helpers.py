@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 BASE = """
@@ -57,3 +66,41 @@ def action(
         f"    value: {value}\n    propensity: {propensity}\n    treatments:\n{treatments}\n"
         + (body + "\n" if body else "")
     )
+
+
+@dataclass
+class Served:
+    """A running `nba serve` process: its port, ready line and the log lines after it."""
+
+    process: subprocess.Popen[str]
+    port: int
+    ready: str
+    lines: Iterator[str]
+
+
+@contextmanager
+def served(*args: str, timeout: float = 60) -> Iterator[Served]:
+    """`python -m nba serve ARGS` until the block ends; then SIGTERM, and exit status 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nba", "serve", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stderr is not None
+    lines = iter(process.stderr.readline, "")
+    try:
+        deadline = time.monotonic() + timeout
+        ready = ""
+        while "ready on" not in ready:
+            assert time.monotonic() < deadline, "nba serve did not get ready"
+            ready = next(lines)
+        port = re.search(r"ready on [^:]+:(\d+)", ready)
+        assert port is not None, ready
+        yield Served(process, int(port.group(1)), ready, lines)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        process.stderr.close()
+    assert code == 0, f"nba serve exited with {code}"

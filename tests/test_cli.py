@@ -17,7 +17,7 @@ import pytest
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 from tests.conftest import EXAMPLES, REPO, RULES, example
-from tests.helpers import BASE, action, write_rules
+from tests.helpers import BASE, action, served, write_rules
 
 NBA = [sys.executable, "-m", "nba"]
 
@@ -94,45 +94,19 @@ def test_decide_rejects_a_malformed_request_file(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_serve_logs_one_ready_line_and_answers(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [
-            *NBA,
-            "serve",
-            "--rules",
-            str(RULES),
-            "--port",
-            "0",
-            "--store",
-            f"sqlite:///{tmp_path}/s.db",
-        ],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stderr is not None
-        deadline = time.monotonic() + 60
-        line = ""
-        while time.monotonic() < deadline and "ready on" not in line:
-            line = process.stderr.readline()
+    store = f"sqlite:///{tmp_path}/s.db"
+    with served("--rules", str(RULES), "--port", "0", "--store", store, "--workers", "1") as server:
         match = re.search(
-            r"ready on 127\.0\.0\.1:(\d+) \| rules .* version ([0-9a-f]{12}) \((\d+) actions", line
+            r"ready on 127\.0\.0\.1:\d+ \| rules .* version ([0-9a-f]{12}) \((\d+) actions",
+            server.ready,
         )
-        assert match, line
-        with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
+        assert match, server.ready
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             response = pb_grpc.DecisionServiceStub(channel).Decide(
                 example("web_prospect_homepage.json"), timeout=10
             )
-        assert response.ruleset_version == match.group(2)
+        assert response.ruleset_version == match.group(1)
         assert response.recommendations
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=20)
-        if process.stderr is not None:
-            process.stderr.close()
-    assert code == 0
 
 
 def test_serve_refuses_broken_rules(tmp_path: Path) -> None:
@@ -146,35 +120,14 @@ def test_serve_refuses_broken_rules(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_workers_share_one_port_and_all_answer(tmp_path: Path) -> None:
     """--workers 2: two processes on one port; several channels reach both."""
-    process = subprocess.Popen(
-        [
-            *NBA,
-            "serve",
-            "--rules",
-            str(RULES),
-            "--port",
-            "0",
-            "--workers",
-            "2",
-            "--store",
-            f"sqlite:///{tmp_path}/s.db",
-            "--no-watch",
-        ],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stderr is not None
-    try:
-        lines = iter(process.stderr.readline, "")
-        ready = next(line for line in lines if "ready on" in line)
-        match = re.search(r"ready on 127\.0\.0\.1:(\d+) \|.* \| workers 2", ready)
-        assert match, ready
+    store = f"sqlite:///{tmp_path}/s.db"
+    args = ("--rules", str(RULES), "--port", "0", "--workers", "2", "--store", store, "--no-watch")
+    with served(*args) as server:
+        assert re.search(r"\| workers 2$", server.ready.strip()), server.ready
         seen_pids: set[str] = set()
         for _ in range(20):  # balancing is per connection: a new channel each time
             with grpc.insecure_channel(
-                f"127.0.0.1:{match.group(1)}", options=[("grpc.use_local_subchannel_pool", 1)]
+                f"127.0.0.1:{server.port}", options=[("grpc.use_local_subchannel_pool", 1)]
             ) as channel:
                 stub = pb_grpc.DecisionServiceStub(channel)
                 response = stub.Decide(example("web_prospect_homepage.json"), timeout=10)
@@ -182,11 +135,6 @@ def test_workers_share_one_port_and_all_answer(tmp_path: Path) -> None:
                 status = stub.GetRuleSetStatus(pb.GetRuleSetStatusRequest(), timeout=10)
                 seen_pids.add(status.worker)
         assert len(seen_pids) == 2
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=30)
-        process.stderr.close()
-    assert code == 0
 
 
 def test_memory_store_refuses_several_workers(tmp_path: Path) -> None:
@@ -197,40 +145,19 @@ def test_memory_store_refuses_several_workers(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [
-            *NBA,
-            "serve",
-            "--rules",
-            str(RULES),
-            "--port",
-            "0",
-            "--workers",
-            "2",
-            "--store",
-            f"sqlite:///{tmp_path}/s.db",
-            "--no-watch",
-        ],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stderr is not None
-    try:
-        lines = iter(process.stderr.readline, "")
-        ready = next(line for line in lines if "ready on" in line)
-        port = re.search(r"127\.0\.0\.1:(\d+)", ready).group(1)  # type: ignore[union-attr]
+    store = f"sqlite:///{tmp_path}/s.db"
+    args = ("--rules", str(RULES), "--port", "0", "--workers", "2", "--store", store, "--no-watch")
+    with served(*args) as server:
 
         def worker_pid() -> int:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
                 stub = pb_grpc.DecisionServiceStub(channel)
                 status = stub.GetRuleSetStatus(pb.GetRuleSetStatusRequest(), timeout=10)
                 return int(status.worker.rsplit(":", 1)[1])
 
         victim = worker_pid()
         os.kill(victim, signal.SIGKILL)
-        restarted = next(line for line in lines if "starting another" in line)
+        restarted = next(line for line in server.lines if "starting another" in line)
         assert str(victim) in restarted
         deadline = time.monotonic() + 30
         answered = False
@@ -240,11 +167,6 @@ def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
             except grpc.RpcError:
                 time.sleep(0.2)
         assert answered
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=30)
-        process.stderr.close()
-    assert code == 0
 
 
 def test_gen_customers_then_simulate(tmp_path: Path) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,7 +20,8 @@ from nba.reload import RuleSetHolder, watch
 from nba.service import RULES_HEALTH, build_server
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
-from tests.conftest import REPO, RULES, example
+from tests.conftest import RULES, example
+from tests.helpers import served
 
 CARDS = "actions/cards.yaml"
 
@@ -159,48 +157,22 @@ def test_a_request_in_flight_keeps_its_rule_set_until_it_ends(tmp_path: Path) ->
 @pytest.mark.slow
 def test_sighup_reloads_a_running_server(tmp_path: Path) -> None:
     rules = copy_rules(tmp_path)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nba",
-            "serve",
-            "--rules",
-            str(rules),
-            "--port",
-            "0",
-            "--store",
-            "memory://",
-            "--workers",
-            "1",
-            "--no-watch",
-        ],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stderr is not None
-    try:
-        lines = iter(process.stderr.readline, "")
-        ready = next(line for line in lines if "ready on" in line)
-        port = re.search(r"127\.0\.0\.1:(\d+)", ready).group(1)  # type: ignore[union-attr]
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pb_grpc.DecisionServiceStub(channel)
-            before = stub.GetRuleSetStatus(pb.GetRuleSetStatusRequest(), timeout=5)
-            cards = rules / CARDS
-            cards.write_text(cards.read_text().replace("value: 120", "value: 130", 1))
-            process.send_signal(signal.SIGHUP)
-            changed = next(line for line in lines if "live" in line or "rejected" in line)
-            assert f"rule set {before.ruleset_version} -> " in changed
-            after = stub.GetRuleSetStatus(pb.GetRuleSetStatusRequest(), timeout=5)
-            assert after.ruleset_version != before.ruleset_version
-            response = stub.Decide(example("call_center_at_risk.json"), timeout=5)
-            assert response.ruleset_version == after.ruleset_version
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-        process.stderr.close()
+    args = ("--rules", str(rules), "--port", "0", "--store", "memory://", "--workers", "1")
+    with (
+        served(*args, "--no-watch") as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        stub = pb_grpc.DecisionServiceStub(channel)
+        before = stub.GetRuleSetStatus(pb.GetRuleSetStatusRequest(), timeout=5)
+        cards = rules / CARDS
+        cards.write_text(cards.read_text().replace("value: 120", "value: 130", 1))
+        server.process.send_signal(signal.SIGHUP)
+        changed = next(line for line in server.lines if "live" in line or "rejected" in line)
+        assert f"rule set {before.ruleset_version} -> " in changed
+        after = stub.GetRuleSetStatus(pb.GetRuleSetStatusRequest(), timeout=5)
+        assert after.ruleset_version != before.ruleset_version
+        response = stub.Decide(example("call_center_at_risk.json"), timeout=5)
+        assert response.ruleset_version == after.ruleset_version
 
 
 @pytest.mark.slow

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,46 +10,16 @@ import pytest
 
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
-from tests.conftest import REPO, RULES, example
+from tests.conftest import RULES, example
+from tests.helpers import served
 
 
 @contextmanager
 def replica(store: str) -> Iterator[pb_grpc.DecisionServiceStub]:
     """`nba serve` in its own process, on a free port; yields a client stub."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nba",
-            "serve",
-            "--rules",
-            str(RULES),
-            "--port",
-            "0",
-            "--store",
-            store,
-            "--workers",
-            "1",
-        ],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stderr is not None
-    try:
-        deadline = time.monotonic() + 60
-        line = ""
-        while time.monotonic() < deadline and "ready on" not in line:
-            line = process.stderr.readline()
-        match = re.search(r"ready on 127\.0\.0\.1:(\d+)", line)
-        assert match, f"no ready line: {line!r}"
-        with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
-            yield pb_grpc.DecisionServiceStub(channel)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
-        process.stderr.close()
+    args = ("--rules", str(RULES), "--port", "0", "--store", store, "--workers", "1")
+    with served(*args) as server, grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield pb_grpc.DecisionServiceStub(channel)
 
 
 @pytest.mark.slow

@@ -192,6 +192,17 @@ class Const:
 Expr = Cmp | Not | AllOf | AnyOf | Const
 
 
+def comparisons(expr: Expr) -> list[Cmp]:
+    """Every comparison in a condition, in order."""
+    if isinstance(expr, Cmp):
+        return [expr]
+    if isinstance(expr, Not):
+        return comparisons(expr.item)
+    if isinstance(expr, AllOf | AnyOf):
+        return [c for item in expr.items for c in comparisons(item)]
+    return []
+
+
 def terms_of(expr: Expr) -> list[Term]:
     if isinstance(expr, Cmp):
         return [expr.term]
