@@ -99,11 +99,6 @@ def one_action(condition: str, base: str = BASE) -> dict[str, str]:
             '"card" in profile.products and not ("card" in profile.products)',
             '`"card" in profile.products` and `not ("card" in profile.products)` cannot both',
         ),
-        (
-            'touchpoint.channel == ""',
-            '`touchpoint.channel == ""` can never hold: touchpoint.channel is a declared'
-            ' channel or "outbound"',
-        ),
         ("false", "it is literally false"),
         (
             "(profile.income > 10 and profile.income < 5) or (profile.vip and not profile.vip)",

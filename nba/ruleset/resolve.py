@@ -525,7 +525,7 @@ class _Resolver:
         if isinstance(term, LifecycleTerm):
             return self.scope.stages
         if isinstance(term, TouchpointTerm) and term.field == "channel":
-            return (*self.scope.channels, "outbound", "")
+            return (*self.scope.channels, "outbound")  # an unset channel means "outbound"
         return None
 
 

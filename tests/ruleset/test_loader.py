@@ -219,3 +219,17 @@ def test_numbers_too_large_to_compare_exactly_are_rejected(tmp_path: Path) -> No
     assert len(found) == 1
     assert "too large to compare exactly" in found[0]
     assert "expected a number between -9007199254740992 and 9007199254740992" in found[0]
+
+
+def test_an_empty_touchpoint_channel_is_rejected(tmp_path: Path) -> None:
+    """An unset channel means "outbound": comparing with "" could never hold."""
+    found = errors(
+        tmp_path,
+        {
+            "base.yaml": BASE,
+            "a.yaml": "actions:\n" + action("a1", extra="eligible: touchpoint.channel == ''"),
+        },
+    )
+    assert len(found) == 1
+    assert "'' is not a possible value of touchpoint.channel" in found[0]
+    assert '"outbound"' in found[0]
