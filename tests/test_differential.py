@@ -7,9 +7,9 @@ engines: profiles with attributes missing, values next to every literal the rule
 histories on the edges of every window. The reference evaluator reads the request
 itself, so any difference is a bug in fact building, compilation or durable_rules.
 
-Known bugs are stepped around by the generators (rule_strategies.py docstring) and pinned
-by the xfail(strict) regressions at the end: when one is fixed, its test XPASSes and
-fails, and the generator's restriction should be lifted.
+The regression tests at the end pin the bugs these properties found (key collisions,
+the engine's expression limit, `action="this"`, split actions, segment order): each
+failed before its fix.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import durable_rules_engine
 import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
@@ -47,20 +46,15 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-EXPRESSION_LIMIT = "error code: 113"  # known bug: see test_a_long_not_in_list_compiles
 
 
 def durable_engine(ruleset: RuleSet) -> DurableEngine:
     """The compiled rule set, or a rejected example when durable_rules cannot take it."""
     try:
         return DurableEngine(ruleset)
-    except RuleSetError as exc:
+    except RuleSetError as exc:  # any other exception is a bug, durable_rules' errors too
         assert {e.code for e in exc.errors} == {"too-complex"}, exc.report()
         event("rule set too complex for durable_rules")
-        reject()
-    except durable_rules_engine.error as exc:
-        assert EXPRESSION_LIMIT in str(exc), exc  # anything else is a new bug
-        event("known bug: expression limit (113)")
         reject()
 
 
@@ -146,8 +140,7 @@ def test_decisions_agree_on_both_engines(data: st.DataObject) -> None:
             ours, theirs = durable.decide(message), reference.decide(message)
             assert ranking(ours) == ranking(theirs)
             assert exclusions(ours) == exclusions(theirs)
-            # As sets: the order is a known bug (test_segments_are_listed_in_rule_order).
-            assert sorted(ours.segments) == sorted(theirs.segments)
+            assert list(ours.segments) == list(theirs.segments)
         event(f"recommendations: {min(len(ours.recommendations), 2)}")
 
 
@@ -360,7 +353,6 @@ def test_segments_built_on_segments_and_history_windows() -> None:
     assert both(ruleset, past_edge) == ([], [])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: count terms share a fact key (h_imp_all_a_x_c_y)")
 def test_count_terms_with_underscored_ids_do_not_share_a_fact() -> None:
     """action "x_c_y" and (action "x", channel "y") are both keyed `h_imp_all_a_x_c_y`."""
     text = """
@@ -378,9 +370,6 @@ segments:
     assert both(ruleset, request) == (["by_action"], ["by_action"])
 
 
-@pytest.mark.xfail(
-    strict=True, reason='bug: attribute `tags__0` and `"v" in profile.tags` share p_tags__0'
-)
 def test_a_set_flag_and_an_attribute_named_like_it_do_not_share_a_fact() -> None:
     text = """
 lifecycle_stages: [active]
@@ -399,11 +388,12 @@ segments:
     assert both(ruleset, request) == (["holds_v"], ["holds_v"])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: `dismissals(0d)` and `dismissals()` share h_dis_all")
-def test_a_zero_window_is_not_the_unbounded_count() -> None:
-    ruleset = segments_set({"ever": "dismissals() > 0", "now": "dismissals(0d) > 0"})
-    request = request_for(ruleset, {}, (("a1", "web", DISMISS, 10),))
-    assert both(ruleset, request) == (["ever"], ["ever"])
+def test_a_zero_window_is_refused_not_read_as_unbounded() -> None:
+    """Regression: `dismissals(0d)` shared the fact key of `dismissals()` and counted all."""
+    with pytest.raises(RuleSetError) as caught:
+        segments_set({"ever": "dismissals() > 0", "now": "dismissals(0d) > 0"})
+    (error,) = caught.value.errors
+    assert error.code == "syntax" and "a window of 0d counts nothing" in error.message
 
 
 @pytest.mark.parametrize(
@@ -432,7 +422,6 @@ def test_numbers_neither_engine_holds_exactly_agree_or_are_refused(
     assert durable_fired == reference_fired
 
 
-@pytest.mark.xfail(strict=True, reason="bug: error 113 (32 expressions) escapes as engine.error")
 def test_a_long_not_in_list_compiles() -> None:
     """`x not in [14 values]` is 14 (x != v or x missing) pairs: over the engine's 32."""
     values = ", ".join(str(v) for v in range(14))
@@ -443,7 +432,6 @@ def test_a_long_not_in_list_compiles() -> None:
         assert all(e.code == "too-complex" and e.location for e in exc.errors)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: action named `this` read as action=this")
 def test_an_action_named_this_is_not_the_current_action() -> None:
     text = """
 lifecycle_stages: [active]
@@ -461,7 +449,6 @@ actions:
     assert both(ruleset, request) == ([], [])  # "this" was shown once
 
 
-@pytest.mark.xfail(strict=True, reason="bug: fast program returns the parts of split actions")
 def test_the_fast_program_returns_no_parts() -> None:
     """An action too wide for one durable rule is split; its parts leak into fast results."""
     eligible = "\n".join(
@@ -480,7 +467,6 @@ def test_the_fast_program_returns_no_parts() -> None:
     assert fast == ["a2.engaged"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: shared conditions fire out of rule order")
 def test_segments_are_listed_in_rule_order() -> None:
     """s1 and s3 share one durable rule, so durable_rules reports s1, s3, s2."""
     ruleset = segments_set({"s1": "profile.b", "s2": "profile.n > 1", "s3": "profile.b"})

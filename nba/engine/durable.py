@@ -27,6 +27,7 @@ This module is the only place that touches it, and it guards every edge we know 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -47,6 +48,7 @@ from nba.ruleset.ruleset import Rule, RuleSet
 log = logging.getLogger(__name__)
 
 BRANCH_BUDGET = 48  # measured limit is 64 matching branches per fact; keep a margin
+MAX_EXPRESSIONS = 31  # error 113 when a rule's expression sequence reaches 32 (measured)
 PROPERTY_BUDGET = 240  # measured limit is 255 properties per fact, sid/id/t included
 FACT_TYPE = "f"
 # A rule no request fact matches (requests assert t="f"). Closing a chunk asserts one
@@ -132,7 +134,28 @@ def to_nnf(expr: Expr, negate: bool = False) -> _Nnf:
     return atom
 
 
+def _factor_missing(items: tuple[_Nnf, ...]) -> tuple[_Nnf, ...] | None:
+    """`(x != a or x missing) and (x != b or x missing)` is `x missing or (x != a and x != b)`.
+
+    `x not in [...]` on an optional attribute produces the first form: one missing test
+    per value. Factored, it takes far fewer of the engine's expressions and branches.
+    """
+    pairs = []
+    for item in items:
+        if not (isinstance(item, tuple) and item[0] == "or" and len(item[1]) == 2):
+            return None
+        test, missing = item[1]
+        if not (isinstance(missing, _Atom) and missing.op == "nex" and isinstance(test, _Atom)):
+            return None
+        pairs.append((test, missing))
+    if len({m.key for _, m in pairs} | {t.key for t, _ in pairs}) != 1 or len(pairs) < 2:
+        return None
+    return (("or", (pairs[0][1], ("and", tuple(t for t, _ in pairs)))),)
+
+
 def _simplify(kind: str, items: tuple[_Nnf, ...]) -> _Nnf:
+    if kind == "and" and (factored := _factor_missing(items)) is not None:
+        items = factored
     neutral, absorbing = (True, False) if kind == "and" else (False, True)
     kept: list[_Nnf] = []
     for item in items:
@@ -192,6 +215,18 @@ def _exclusive(items: tuple[_Nnf, ...]) -> bool:
     return distinct and len(absent) <= 1 and (not other or (len(other) == 1 and not equal))
 
 
+def expressions(node: _Nnf) -> int:
+    """How many entries of durable_rules' expression sequence a condition takes.
+
+    Each `$and`/`$or` takes two (its start and its end); tests take none (measured: 13
+    alternatives of two-test conjunctions compile, 14 fail with error 113). A rule may use
+    at most MAX_EXPRESSIONS.
+    """
+    if isinstance(node, _Atom | bool):
+        return 0
+    return 2 + sum(expressions(i) for i in node[1])
+
+
 def keys_of(node: _Nnf) -> set[str]:
     if isinstance(node, _Atom):
         return {node.key}
@@ -206,6 +241,7 @@ class CompiledRule:
     condition: dict[str, Any]  # the durable_rules JSON form
     branches: int
     keys: frozenset[str]
+    expressions: int = 0
     also: tuple[Rule, ...] = ()  # other rules of the stratum with the very same condition
 
     @property
@@ -219,8 +255,18 @@ def compile_rule(rule: Rule, names: Mapping[str, str] | None = None) -> Compiled
     if nnf is False:
         return None
     test: dict[str, Any] = {"t": FACT_TYPE}
-    condition = test if nnf is True else {"$and": [test, to_durable(nnf, names)]}
-    return CompiledRule(rule, condition, branches(nnf), frozenset(keys_of(nnf)))
+    if nnf is True:
+        return CompiledRule(rule, test, 1, frozenset(), 0)
+    # The type test joins a top-level conjunction rather than wrapping it: two fewer entries.
+    parts = [to_durable(i, names) for i in nnf[1]] if _is_and(nnf) else [to_durable(nnf, names)]
+    size = expressions(nnf) if _is_and(nnf) else 2 + expressions(nnf)
+    return CompiledRule(
+        rule, {"$and": [test, *parts]}, branches(nnf), frozenset(keys_of(nnf)), size
+    )
+
+
+def _is_and(node: _Nnf) -> bool:
+    return isinstance(node, tuple) and node[0] == "and"
 
 
 # ---------------------------------------------------------------------------- chunks
@@ -341,7 +387,17 @@ def plan_chunks(compiled: list[CompiledRule]) -> list[list[CompiledRule]]:
 def _too_complex(compiled: Iterable[CompiledRule]) -> list[RuleError]:
     errors = []
     for item in compiled:
-        if item.branches > BRANCH_BUDGET:
+        if item.expressions > MAX_EXPRESSIONS:
+            errors.append(
+                RuleError(
+                    "too-complex",
+                    f"condition of rule '{item.rule.id}' needs {item.expressions} engine"
+                    f" expressions; expected at most {MAX_EXPRESSIONS} (split it into several"
+                    " rules, or use fewer alternatives per condition)",
+                    item.rule.location,
+                )
+            )
+        elif item.branches > BRANCH_BUDGET:
             errors.append(
                 RuleError(
                     "too-complex",
@@ -417,6 +473,12 @@ class DurableEngine:
             for ranked in self.ranked:
                 ranked.chunk.close()
 
+    def __del__(self) -> None:
+        # Unreachable, so no request can be using it: free its rulesets. Tools and tests
+        # build many engines; without this each would keep ~1 MB per chunk until exit.
+        with contextlib.suppress(Exception):  # never raise from a finaliser (e.g. at exit)
+            self.close()
+
     def _ranked_program(self) -> None:
         """The fast program laid out for top-k evaluation (see fire_until).
 
@@ -482,10 +544,19 @@ class DurableEngine:
         return fired
 
     def _mark_split(self, fired: list[Rule]) -> None:
+        """Replace the separate rules of a split action by its "engaged" rule, when all hold.
+
+        The fast program's contract is one "engaged" rule per qualifying action; its parts
+        were only a way to evaluate a conjunction too large for one durable rule.
+        """
         fired_ids = {r.index for r in fired}
-        for action, parts in self._split.items():
-            if all(i in fired_ids for i in parts):
-                fired.append(self.ruleset.engaged[action])
+        parts = {i for indices in self._split.values() for i in indices}
+        engaged = [
+            self.ruleset.engaged[action]
+            for action, indices in self._split.items()
+            if all(i in fired_ids for i in indices)
+        ]
+        fired[:] = [r for r in fired if r.index not in parts] + engaged
 
     def fire_until(
         self,
@@ -548,11 +619,14 @@ class DurableEngine:
         prefix = self._prefix
         for stratum in program:
             segments: list[str] = []
+            in_stratum: list[Rule] = []
             for chunk in stratum:
-                for rule in chunk.fire(self._body(chunk, fragments)):
-                    fired.append(rule)
-                    if rule.segment is not None:
-                        segments.append(rule.segment)
+                in_stratum.extend(chunk.fire(self._body(chunk, fragments)))
+            in_stratum.sort(key=lambda r: r.index)  # rule order, as the reference gives it
+            for rule in in_stratum:
+                fired.append(rule)
+                if rule.segment is not None:
+                    segments.append(rule.segment)
             for segment in segments:
                 key = SegmentTerm(segment).key
                 if key in prefix:  # else no rule reads this segment

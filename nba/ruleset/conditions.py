@@ -50,7 +50,7 @@ class Count:
 
     outcome: str  # one of OUTCOME_FUNCTIONS' values
     window_seconds: int | None
-    action: str | None  # an action id, "this", or None (any action)
+    action: str | None  # an action id, THIS, or None (any action)
     group: str | None
     channel: str | None
     span: Span = field(compare=False)
@@ -112,6 +112,7 @@ OUTCOME_FUNCTIONS = {
     "rejections": "REJECT",
     "complaints": "COMPLAINT",
 }
+THIS = "@this"  # `action=this`; not an id (ids are snake_case), so never an action's name
 COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
 NEGATED = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 MIRRORED = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
@@ -184,7 +185,10 @@ def tokenize(text: str) -> list[Token]:
             ch = text[pos]
             if ch in "\"'":
                 raise ConditionSyntaxError("unterminated string", pos, f"a closing {ch}")
-            raise ConditionSyntaxError(f"unexpected character '{ch}'", pos)
+            expected = "a name, a value, an operator or parentheses"
+            if ch == "#":
+                expected += " (a condition cannot hold a comment)"
+            raise ConditionSyntaxError(f"unexpected character '{ch}'", pos, expected)
         kind = match.lastgroup or ""
         raw = match.group()
         if kind != "space":
@@ -208,11 +212,22 @@ def _token_value(kind: str, raw: str, start: int) -> object:
 # ---------------------------------------------------------------------------- parser
 
 
+MAX_DEPTH = 64  # parentheses and `not`s nested deeper than this are surely a mistake
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def _deeper(self, at: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ConditionSyntaxError(
+                "nested too deeply", at, f"at most {MAX_DEPTH} levels of parentheses and `not`"
+            )
 
     # -- token helpers
     @property
@@ -269,15 +284,19 @@ class _Parser:
     def _not(self) -> Node:
         if self._keyword("not"):
             start = self._advance().start
-            return Not(self._not(), self._span(start))
+            self._deeper(start)
+            inner = self._not()
+            self.depth -= 1
+            return Not(inner, self._span(start))
         return self._comparison()
 
     def _comparison(self) -> Node:
         start = self.tok.start
         if self._is("punct", "("):
-            self._advance()
+            self._deeper(self._advance().start)
             inner = self._or()
             self._expect("punct", ")", "')'")
+            self.depth -= 1
             return inner
         left = self._operand()
         if self.tok.kind == "op" and self.tok.text in COMPARISONS:
@@ -374,7 +393,12 @@ class _Parser:
                     raise ConditionSyntaxError(
                         "the window comes first, once", self.tok.start, "e.g. dismissals(30d, ...)"
                     )
-                window = int(self._advance().value)  # type: ignore[call-overload]
+                token = self._advance()
+                window = int(token.value)  # type: ignore[call-overload]
+                if window == 0:
+                    raise ConditionSyntaxError(
+                        f"a window of {token.text} counts nothing", token.start, "e.g. 30d or 12h"
+                    )
                 continue
             key = self.tok
             if key.kind != "name" or key.text not in ("action", "group", "channel"):
@@ -382,10 +406,15 @@ class _Parser:
             self._advance()
             self._expect("op", "=", "'='")
             if key.text in scope:
-                raise ConditionSyntaxError(f"'{key.text}' given twice", key.start)
+                raise ConditionSyntaxError(
+                    f"'{key.text}' given twice", key.start, "each of action=, group=, channel= once"
+                )
             value = self.tok
-            if value.kind == "string" or (key.text == "action" and value.text == "this"):
+            if value.kind == "string":
                 scope[key.text] = str(value.value)
+                self._advance()
+            elif key.text == "action" and value.kind == "name" and value.text == "this":
+                scope[key.text] = THIS  # the keyword, not an action named "this"
                 self._advance()
             else:
                 self._fail(
@@ -395,7 +424,9 @@ class _Parser:
         self._advance()  # )
         if "action" in scope and "group" in scope:
             raise ConditionSyntaxError(
-                "a count is scoped by action or by group, not both", name.start
+                "a count is scoped by action or by group, not both",
+                name.start,
+                "either action= or group=",
             )
         return Count(
             OUTCOME_FUNCTIONS[name.text],

@@ -35,7 +35,7 @@ class ProfileTerm:
 
     @property
     def key(self) -> str:
-        return f"p_{self.attr}"
+        return f"p:{self.attr}"
 
     may_be_missing = True
 
@@ -55,7 +55,7 @@ class SetTerm:
 
     @property
     def key(self) -> str:
-        return f"p_{self.attr}__{self.index}"
+        return f"ps:{self.attr}:{self.index}"
 
     def __str__(self) -> str:
         return f'"{self.value}" in profile.{self.attr}'
@@ -79,7 +79,7 @@ class TouchpointTerm:
 
     @property
     def key(self) -> str:
-        return f"t_{self.field}"
+        return f"t:{self.field}"
 
     def __str__(self) -> str:
         return f"touchpoint.{self.field}"
@@ -93,7 +93,7 @@ class SegmentTerm:
 
     @property
     def key(self) -> str:
-        return f"s_{self.segment}"
+        return f"s:{self.segment}"
 
     def __str__(self) -> str:
         return f"segment.{self.segment}"
@@ -113,11 +113,10 @@ class CountTerm:
 
     @property
     def key(self) -> str:
-        parts = ["h", self.outcome.lower()[:3], str(self.window_seconds or "all")]
-        for tag, value in (("a", self.action), ("g", self.group), ("c", self.channel)):
-            if value:
-                parts += [tag, value]
-        return "_".join(parts)
+        # ":" never occurs in ids, so no two different counts can share a key.
+        window = "all" if self.window_seconds is None else str(self.window_seconds)
+        scope = (self.action or "", self.group or "", self.channel or "")
+        return ":".join(("h", self.outcome, window, *scope))
 
     def __str__(self) -> str:
         name = {v: k for k, v in c.OUTCOME_FUNCTIONS.items()}[self.outcome]
@@ -356,6 +355,10 @@ class _Resolver:
         return AnyOf(tuple(Cmp("==", term, v) for v in dict.fromkeys(values)))
 
     def set_membership(self, node: c.In, container: c.Ref) -> Expr:
+        if container.parts[0] != "profile":
+            raise ConditionTypeError(
+                f"'{container.dotted}' is not a set", container.span, "profile.<set attribute>"
+            )
         attr = self.profile_attribute(container)
         spec = self.scope.attributes[attr]
         if spec.type != AttributeType.SET:
@@ -445,7 +448,7 @@ class _Resolver:
 
     def count(self, node: c.Count) -> CountTerm:
         action = node.action
-        if action == "this":
+        if action == c.THIS:
             if self.scope.this_action is None:
                 raise ConditionTypeError(
                     "action=this is only meaningful in an action's own rules",

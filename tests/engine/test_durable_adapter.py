@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -184,14 +185,62 @@ def test_chunks_respect_branch_and_property_budgets(tmp_path: Path) -> None:
     assert {r.id for r in fired} >= {f"s{i}" for i in range(40)}
 
 
-def test_a_condition_too_wide_for_the_engine_is_a_located_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("alternatives", "compiles"), [(13, True), (14, False)])
+def test_a_condition_too_long_for_the_engine_is_a_located_error(
+    tmp_path: Path, alternatives: int, compiles: bool
+) -> None:
+    """durable_rules fails with error 113 once a condition needs 32 expressions."""
+    cond = " or ".join(
+        f"(profile.age == {i} and profile.income > {i})" for i in range(alternatives)
+    )
+    ruleset = ruleset_with(tmp_path, segments=f"  - id: long\n    when: '{cond}'\n")
+    if compiles:
+        engine = DurableEngine(ruleset)
+        assert "long" in {r.id for r in engine.fire(request_for(ruleset, age=3, income=50))}
+        return
+    with pytest.raises(RuleSetError) as caught:
+        DurableEngine(ruleset)
+    (error,) = caught.value.errors
+    assert str(error.location) == "rules/base.yaml:21:11"
+    assert "needs 32 engine expressions; expected at most 31" in error.message
+
+
+def test_many_alternatives_exceed_the_branch_budget(tmp_path: Path) -> None:
     ors = " or ".join(f"profile.age > {i}" for i in range(BRANCH_BUDGET + 1))
     ruleset = ruleset_with(tmp_path, segments=f"  - id: wide\n    when: {ors}\n")
     with pytest.raises(RuleSetError) as caught:
         DurableEngine(ruleset)
     (error,) = caught.value.errors
-    assert str(error.location) == "rules/base.yaml:21:11"
     assert f"{BRANCH_BUDGET + 1} alternative branches" in error.message
+
+
+def test_a_condition_matching_too_many_branches_is_a_located_error(tmp_path: Path) -> None:
+    """Few expressions, but 2**6 branches could match one fact at once (error 303)."""
+    pairs = [
+        "profile.vip",
+        "profile.age > 1",
+        "profile.income > 1",
+        'profile.region == "north"',
+        '"card" in profile.products',
+        '"loan" in profile.products',
+        'profile.nickname == "x"',
+    ]
+    condition = " and ".join(f"({a} or {b})" for a, b in itertools.pairwise(pairs))
+    ruleset = ruleset_with(tmp_path, segments=f"  - id: wide\n    when: '{condition}'\n")
+    with pytest.raises(RuleSetError) as caught:
+        DurableEngine(ruleset)
+    (error,) = caught.value.errors
+    assert "64 alternative branches that can hold at once; expected at most 48" in error.message
+
+
+def test_not_in_on_an_optional_attribute_stays_small(tmp_path: Path) -> None:
+    """Regression: one missing-test per value overflowed the 31-expression limit."""
+    values = ", ".join(str(i) for i in range(20))
+    segment = f"  - id: s\n    when: profile.age not in [{values}]\n"
+    ruleset = ruleset_with(tmp_path, segments=segment)
+    engine = DurableEngine(ruleset)
+    assert "s" in {r.id for r in engine.fire(request_for(ruleset, age=30))}
+    assert "s" not in {r.id for r in engine.fire(request_for(ruleset, age=3))}
 
 
 def test_segments_chain_into_later_rules(tmp_path: Path) -> None:

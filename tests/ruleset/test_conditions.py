@@ -64,7 +64,7 @@ def shape(node: object) -> object:
         ("flag == true and other == false", ("and", ("==", "flag", True), ("==", "other", False))),
         (
             "dismissals(30d, action=this) < 2",
-            ("<", ("count", "DISMISS", 30 * 86400, "this", None, None), 2),
+            ("<", ("count", "DISMISS", 30 * 86400, c.THIS, None, None), 2),
         ),
         (
             'impressions(12h, group="cards", channel="email") == 0',
@@ -112,3 +112,16 @@ def test_spans_cover_the_source_text() -> None:
     first, second = node.items
     assert text[first.span.start : first.span.end] == "profile.age >= 18"
     assert text[second.span.start : second.span.end] == "lifecycle == 'active'"
+
+
+def test_the_this_keyword_is_not_an_action_named_this() -> None:
+    keyword = c.parse("dismissals(action=this) > 0")
+    quoted = c.parse('dismissals(action="this") > 0')
+    assert isinstance(keyword, c.Compare) and isinstance(quoted, c.Compare)
+    assert isinstance(keyword.left, c.Count) and isinstance(quoted.left, c.Count)
+    assert (keyword.left.action, quoted.left.action) == (c.THIS, "this")
+
+
+def test_a_zero_window_is_refused() -> None:
+    with pytest.raises(c.ConditionSyntaxError, match="a window of 0d counts nothing"):
+        c.parse("dismissals(0d) > 0")
