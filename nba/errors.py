@@ -12,6 +12,7 @@ wants every error at once, each with where it is and what was expected.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -90,6 +91,25 @@ class RequestError(ValueError):
 
 class EngineError(RuntimeError):
     """The rule engine failed on a valid request: a bug to report, never the caller's fault."""
+
+
+def pydantic_message(kind: str, message: str, got: object, key: str = "") -> str:
+    """A pydantic error reworded to say what was wrong and what was expected.
+
+    "Input should be a valid integer" becomes "got 'forty'; expected a valid integer".
+    """
+    if message.startswith("Value error, "):
+        return message.removeprefix("Value error, ")  # our validators say it already
+    if kind == "missing":
+        return f"missing; expected `{key}: ...`" if key else "missing"
+    shown = type(got).__name__ if isinstance(got, dict | list) else repr(got)
+    found = re.match(r"^\w+ should (be )?(.*)$", message)
+    if found:
+        wanted = found.group(2) if found.group(1) else f"to {found.group(2)}"
+        if kind == "string_pattern_mismatch":
+            wanted = "lowercase snake_case starting with a letter, e.g. card_cashback"
+        return f"got {shown}; expected {wanted}"
+    return f"{message}; expected a valid value"
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -28,7 +28,7 @@ from pydantic import (
     create_model,
 )
 
-from nba.errors import RequestError, did_you_mean
+from nba.errors import RequestError, did_you_mean, pydantic_message
 from nba.ruleset.model import AttributeSpec, AttributeType, known_time_zone
 from nba.ruleset.ruleset import RuleSet
 from nba.store import StoredInteraction
@@ -141,8 +141,7 @@ class RequestValidator:
             )
         if err["type"] == "missing":
             return RequestError(field, "is required by the rule set's schema")
-        got = err.get("input")
-        return RequestError(field, f"{err['msg']} (got {got!r})")
+        return RequestError(field, pydantic_message(err["type"], err["msg"], err.get("input")))
 
     @staticmethod
     def _unknown(field: str, value: str, known: Any, what: str) -> None:

@@ -8,9 +8,9 @@ mutations of well-formed ones: characters deleted, duplicated, swapped, truncate
 wrong indentation, misspelt keys, wrong types, damaged conditions, duplicate ids and
 references to names that do not exist.
 
-Known bugs are stepped around in the properties (KNOWN_* below, each detected from the
-input or the error, never by catching everything) and pinned by xfail(strict) tests at
-the end: when one is fixed its test XPASSes and fails; remove the matching KNOWN_ entry.
+The regression tests at the end pin the bugs these properties found (deep nesting, YAML
+values that cannot be built, unlocated or vague errors, errors at the wrong place): each
+failed before its fix.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import durable_rules_engine
 import pytest
-import yaml
 from hypothesis import HealthCheck, currently_in_test_context, given, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
@@ -41,26 +39,6 @@ SETTINGS = settings(
 MARK = "zzmark"  # a name no generated rule set uses: the error must point at its line
 
 EXPECTED = re.compile(r"\bexpected\b")
-
-# Errors that carry no location today (bug: test_a_missing_section_error_has_a_location).
-KNOWN_UNLOCATED = {"missing-section"}
-# Messages that say neither what was expected nor a hint (bug: test_messages_say_...).
-KNOWN_VAGUE = (
-    re.compile(r"unexpected character '.*'$"),
-    re.compile(r"^a lifecycle stage is listed twice$"),
-    re.compile(r"^rule id '.*' is used twice in \w+$"),
-    re.compile(r"^\w+ id '.*' is used twice$"),
-    re.compile(r"^'\w+' given twice$"),
-    re.compile(r"^a count is scoped by action or by group, not both$"),
-    re.compile(r"^profile\..*: an attribute name is lowercase snake_case$"),
-    re.compile(r"a rule needs exactly one effect: `suppress` or `weight`$"),
-    re.compile(r"^YAML error: unacceptable character"),  # also at 1:1, see its test
-)
-# pydantic's own words ("Input should be ...", "Field required") pass through unchanged.
-KNOWN_VAGUE_SCHEMA = re.compile(r": (Input|String|Value|Tuple|List|Dictionary) should |: Field re")
-# Errors located at a mapping value instead of its key: the line after the key in block
-# YAML (bug: test_an_unknown_treatment_channel_points_at_its_key).
-KNOWN_AT_VALUE = ("treatment for unknown channel",)
 
 
 # ---------------------------------------------------------------------------- checks
@@ -83,10 +61,7 @@ def check_errors(errors: list[RuleError], files: list[tuple[str, str]]) -> None:
     assert errors, "RuleSetError without errors"
     for error in errors:
         assert error.message.strip(), error
-        if error.location is None:
-            assert error.code in KNOWN_UNLOCATED, f"unlocated: {error}"
-            event(f"known bug: unlocated {error.code}")
-            continue
+        assert error.location is not None, f"unlocated: {error}"
         where = error.location
         assert where.file in texts, f"{error} names a file that was not given"
         assert 1 <= where.line <= line_count(texts[where.file]), f"{error}: line out of range"
@@ -94,9 +69,7 @@ def check_errors(errors: list[RuleError], files: list[tuple[str, str]]) -> None:
         lines = texts[where.file].splitlines()
         if where.line <= len(lines):  # at most just past the end of its line
             assert where.column <= len(lines[where.line - 1]) + 1, f"{error}: column past end"
-        if not says_what_was_expected(error):
-            assert known_vague(error), f"vague: {error}"
-            event("known bug: message without expected/hint")
+        assert says_what_was_expected(error), f"vague: {error}"
 
 
 def says_what_was_expected(error: RuleError) -> bool:
@@ -104,45 +77,8 @@ def says_what_was_expected(error: RuleError) -> bool:
     return bool(EXPECTED.search(error.message) or error.hint)
 
 
-def known_vague(error: RuleError) -> bool:
-    if error.code == "schema" and KNOWN_VAGUE_SCHEMA.search(error.message):
-        return True
-    return any(p.search(error.message) for p in KNOWN_VAGUE)
-
-
-def yaml_crash(text: str) -> str | None:
-    """Why the loader would crash on this YAML (known bugs), or None.
-
-    Tags (`!x`, `!!int abc`), impossible dates (`2001-02-30`) and alias cycles make
-    PyYAML's value construction raise outside the loader's try (yaml_source._Builder).
-    """
-    try:
-        root = yaml.compose(text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError:
-        return None  # reported by the loader as a located yaml error
-    constructor = yaml.constructor.SafeConstructor()
-    stack: list[tuple[yaml.Node, frozenset[int]]] = [(root, frozenset())] if root else []
-    while stack:
-        node, parents = stack.pop()
-        if id(node) in parents:
-            return "alias cycle"
-        if isinstance(node, yaml.ScalarNode):
-            try:
-                constructor.construct_object(node, deep=True)
-            except Exception:
-                return f"scalar {node.tag}"
-            continue
-        items = node.value if isinstance(node, yaml.SequenceNode) else sum(node.value, ())
-        stack.extend((child, parents | {id(node)}) for child in items)
-    return None
-
-
 def load_or_errors(files: list[tuple[str, str]]) -> bool:
     """Load (and compile) the files; True when they load. Raises on anything but errors."""
-    for _name, text in files:
-        if reason := yaml_crash(text):
-            event(f"known bug: YAML construction ({reason.split()[0]})")
-            return False  # known bug: would raise outside RuleSetError
     try:
         ruleset = load_documents(files)
     except RuleSetError as exc:
@@ -153,9 +89,6 @@ def load_or_errors(files: list[tuple[str, str]]) -> bool:
     except RuleSetError as exc:
         assert {e.code for e in exc.errors} == {"too-complex"}, exc.report()
         check_errors(exc.errors, files)
-    except durable_rules_engine.error as exc:
-        assert "error code: 113" in str(exc), exc  # known bug: test_a_long_not_in_list...
-        event("known bug: expression limit (113)")
     return True
 
 
@@ -174,9 +107,6 @@ def test_well_formed_rule_sets_load_and_compile(source: RuleSetSource) -> None:
         assert {e.code for e in exc.errors} == {"too-complex"}
         check_errors(exc.errors, files)
         event("too complex")
-    except durable_rules_engine.error as exc:
-        assert "error code: 113" in str(exc), exc
-        event("known bug: expression limit (113)")
 
 
 # ---------------------------------------------------------------------------- (b) broken files
@@ -378,9 +308,7 @@ def assert_points_at_mark(errors: list[RuleError], files: list[tuple[str, str]])
     for error in errors:
         if error.location is None or error.location.line > len(texts[error.location.file]):
             continue
-        at = error.location.line - 1
-        before = 1 if error.message.startswith(KNOWN_AT_VALUE) else 0
-        lines += texts[error.location.file][max(at - before, 0) : at + 1]
+        lines.append(texts[error.location.file][error.location.line - 1])
     assert any(MARK in line for line in lines), [str(e) for e in errors]
 
 
@@ -495,22 +423,18 @@ def test_infinite_literals_are_refused(condition: str) -> None:
     assert error.location is not None and error.location.line == 5
 
 
-@pytest.mark.xfail(strict=True, reason="bug: deep parentheses raise RecursionError")
 def test_deeply_nested_conditions_are_a_located_error() -> None:
     condition = "(" * 400 + "true" + ")" * 400  # 800 characters, well under max_length
     load_errors(GOOD + f"segments: [{{id: s, when: '{condition}'}}]\n")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: deep parentheses raise RecursionError")
 def test_the_parser_survives_deep_nesting() -> None:
     check_parse("(" * 2000)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: YAML value construction errors escape the loader")
 @pytest.mark.parametrize(
     "line",
     [
-        "ruleset: {description: 2001-02-30}",  # ValueError: day is out of range for month
         "ruleset: {description: !foo bar}",  # ConstructorError: unknown tag
         "ruleset: {description: !!int abc}",  # ValueError
         "ruleset: {description: !!timestamp abc}",  # AttributeError
@@ -521,19 +445,16 @@ def test_yaml_values_that_cannot_be_built_are_located_errors(line: str) -> None:
     load_errors(GOOD + line + "\n")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: missing-section errors have no location")
 def test_a_missing_section_error_has_a_location() -> None:
     for error in load_errors("lifecycle_stages: [active]\n"):
         assert error.location is not None, error
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a set test on `segment.tags` reads profile.tags")
 def test_a_set_test_needs_a_profile_attribute() -> None:
     (error,) = load_errors(GOOD + "segments: [{id: s, when: '\"a\" in segment.tags'}]\n")
     assert error.code == "type"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: messages that say neither 'expected' nor a hint")
 @pytest.mark.parametrize(
     "text",
     [
@@ -553,7 +474,6 @@ def test_messages_say_what_was_expected(text: str) -> None:
         assert says_what_was_expected(error), error
 
 
-@pytest.mark.xfail(strict=True, reason="bug: located at the treatment's value, not its key")
 def test_an_unknown_treatment_channel_points_at_its_key() -> None:
     text = GOOD + "  - id: a2\n    purpose: service\n    group: g1\n    treatments:\n"
     text = text.replace("treatments: {web: {}}}]\n", "treatments: {web: {}}}\n")
@@ -564,7 +484,6 @@ def test_an_unknown_treatment_channel_points_at_its_key() -> None:
     assert MARK in text.splitlines()[error.location.line - 1], error
 
 
-@pytest.mark.xfail(strict=True, reason="bug: lifecycle_stages errors are located at 1:1")
 def test_a_bad_lifecycle_stage_is_located_at_the_stage() -> None:
     text = GOOD.replace("lifecycle_stages: [active]", "lifecycle_stages:\n  - active\n  - Lapsed")
     (error,) = load_errors(text)
@@ -572,7 +491,6 @@ def test_a_bad_lifecycle_stage_is_located_at_the_stage() -> None:
     assert error.message.startswith("lifecycle_stages[1]")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: pydantic messages pass through without 'expected'")
 @pytest.mark.parametrize(
     "text",
     [
@@ -586,9 +504,14 @@ def test_schema_messages_say_what_was_expected(text: str) -> None:
         assert says_what_was_expected(error), error
 
 
-@pytest.mark.xfail(strict=True, reason="bug: YAML reader errors are located at 1:1")
 def test_a_control_character_is_located_where_it_is() -> None:
     """PyYAML's ReaderError is not a MarkedYAMLError: it has .position, not a mark."""
     (error,) = load_errors(GOOD + "ruleset: {description: bad \x88 byte}\n")
-    assert str(error.location) == "r.yaml:5:29"
+    assert str(error.location) == "r.yaml:5:28"  # 27 characters come before it
     assert "<unicode string>" not in error.message
+
+
+def test_a_date_like_value_is_just_text() -> None:
+    """Regression: `2001-02-30` was built as a date by PyYAML and raised ValueError."""
+    ruleset = load_documents([("r.yaml", GOOD + "ruleset: {description: 2001-02-30}\n")])
+    assert ruleset.meta.description == "2001-02-30"

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from nba.errors import Location, RuleError, RuleSetError, did_you_mean
+from nba.errors import Location, RuleError, RuleSetError, did_you_mean, pydantic_message
 from nba.ruleset import conditions as cond
 from nba.ruleset.model import (
     ID_PATTERN,
@@ -40,7 +40,6 @@ from nba.ruleset.model import (
     RuleSetMeta,
     RuleSpec,
     SegmentSpec,
-    StageList,
     Targets,
     duration_seconds,
     expand_attribute,
@@ -169,8 +168,8 @@ class _Assembler:
             )
             return
         got = err.get("input")
-        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-        message = err["msg"].removeprefix("Value error, ")
+        message = pydantic_message(kind, err["msg"], got, str(path[-1]) if path else "")
+        shown = "" if isinstance(got, dict | list) or "; expected" in message else f" (got {got!r})"
         hint = ""
         expected = (err.get("ctx") or {}).get("expected")
         if kind == "enum" and expected and isinstance(got, str):
@@ -239,7 +238,8 @@ class _Assembler:
             if not isinstance(name, str) or not re.match(ID_PATTERN, name):
                 self.error(
                     "schema",
-                    f"profile.{name}: an attribute name is lowercase snake_case",
+                    f"profile.{name}: not an attribute name; expected lowercase snake_case,"
+                    " e.g. monthly_income",
                     doc.locate(path),
                 )
                 continue
@@ -256,6 +256,27 @@ class _Assembler:
             else:
                 attrs[name] = Entry(spec, doc, path)
 
+    def stage_list(self, value: Any, doc: SourceDocument) -> list[str] | None:
+        """`lifecycle_stages`, each stage checked where it is written."""
+        if not isinstance(value, list) or not value:
+            self.error(
+                "schema",
+                "lifecycle_stages: expected a non-empty list of stage ids, e.g. [active, lapsed]",
+                doc.locate(("lifecycle_stages",)),
+            )
+            return None
+        good = True
+        for i, stage in enumerate(value):
+            if not isinstance(stage, str) or not re.match(ID_PATTERN, stage):
+                good = False
+                self.error(
+                    "schema",
+                    f"lifecycle_stages[{i}]: {stage!r} is not a stage id; expected lowercase"
+                    " snake_case starting with a letter, e.g. at_risk",
+                    doc.locate(("lifecycle_stages", i)),
+                )
+        return list(value) if good else None
+
     def merge_single(
         self, merged: dict[str, Any], section: str, value: Any, doc: SourceDocument
     ) -> None:
@@ -268,8 +289,7 @@ class _Assembler:
             )
             return
         if section == "lifecycle_stages":
-            model = self.validate(StageList, {"stages": value}, doc, ())
-            item = list(model.stages) if model is not None else None
+            item = self.stage_list(value, doc)
         else:
             item = self.validate(SINGLE_SECTIONS[section], value, doc, (section,))
         if item is not None:
@@ -286,11 +306,19 @@ class _Assembler:
             ("actions", "at least one action"),
         ):
             if not merged.get(section) and section not in self.broken and not self.unreadable:
-                self.error("missing-section", f"no `{section}` section; expected {what}")
+                where = Location(files[0], 1, 1) if files else None
+                self.error(
+                    "missing-section", f"no `{section}` section in any file; expected {what}", where
+                )
         stages_entry = merged.get("lifecycle_stages")
         stages = tuple(stages_entry.item) if stages_entry else ()
-        if len(set(stages)) != len(stages) and stages_entry:
-            self.error("duplicate-id", "a lifecycle stage is listed twice", stages_entry.at())
+        for i, stage in enumerate(stages):
+            if stage in stages[:i] and stages_entry:
+                self.error(
+                    "duplicate-id",
+                    f"lifecycle stage '{stage}' is listed twice; expected each stage once",
+                    stages_entry.at(i),
+                )
         channel_entries: list[Entry] = self.unique(merged.get("channels", []), "channel")
         channels = {e.item.id: e.item for e in channel_entries}
         attributes: dict[str, AttributeSpec] = {
@@ -422,7 +450,7 @@ class _Assembler:
                 self.error(
                     "unknown-channel",
                     f"treatment for unknown channel '{channel}'; expected a declared channel",
-                    entry.at("treatments", channel),
+                    entry.doc.locate_key((*entry.path, "treatments", channel)),
                     did_you_mean(channel, channels),
                 )
         return Action(
@@ -468,7 +496,8 @@ class _Assembler:
                 if named.id in seen:
                     self.error(
                         "duplicate-id",
-                        f"rule id '{named.id}' is used twice in {stage}",
+                        f"rule id '{named.id}' is used twice in {stage};"
+                        f" expected each rule id once within an action's {stage}",
                         entry.at(stage, i, "id"),
                     )
                 seen.add(named.id)
@@ -622,7 +651,7 @@ class _Assembler:
                 if item.id in seen:
                     self.error(
                         "duplicate-id",
-                        f"{kind} id '{item.id}' is used twice",
+                        f"{kind} id '{item.id}' is used twice; expected each id once",
                         entry.at(kind, i, "id"),
                     )
                 seen.add(item.id)

@@ -91,16 +91,22 @@ class AttributeSpec(Strict):
     def _values_match_type(self) -> AttributeSpec:
         needs_values = self.type in (AttributeType.ENUM, AttributeType.SET)
         if needs_values and not self.values:
-            raise ValueError(f"a {self.type} attribute needs `values: [...]`")
+            raise ValueError(f"a {self.type} attribute has no values; expected `values: [...]`")
         if not needs_values and self.values:
-            raise ValueError(f"`values` is only for enum and set attributes, not {self.type}")
+            raise ValueError(
+                f"`values` given for a {self.type} attribute; expected them only on enum and set"
+            )
         if len(set(self.values)) != len(self.values):
-            raise ValueError("`values` lists a value twice")
+            raise ValueError("`values` lists a value twice; expected each value once")
         numeric = self.type in (AttributeType.INT, AttributeType.NUMBER)
         if not numeric and (self.min is not None or self.max is not None):
-            raise ValueError(f"`min`/`max` bound numbers, not {self.type} attributes")
+            raise ValueError(
+                f"`min`/`max` given for a {self.type} attribute; expected them only on numbers"
+            )
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+            raise ValueError(
+                f"min ({self.min}) is greater than max ({self.max}); expected min <= max"
+            )
         return self
 
 
@@ -126,7 +132,9 @@ class ChannelSpec(Strict):
     @classmethod
     def _not_reserved(cls, value: str) -> str:
         if value == "outbound":
-            raise ValueError("'outbound' is reserved for outbound requests; pick another id")
+            raise ValueError(
+                "'outbound' is reserved for outbound requests; expected another channel id"
+            )
         return value
 
 
@@ -185,7 +193,7 @@ class TreatmentSpec(BaseModel):
     def _extras_are_strings(self) -> TreatmentSpec:
         for key, value in (self.model_extra or {}).items():
             if not isinstance(value, str):
-                raise ValueError(f"treatment field '{key}' must be text")
+                raise ValueError(f"treatment field '{key}' is not text; expected a string")
         return self
 
 
@@ -199,7 +207,7 @@ class OfferSpec(BaseModel):
     def _extras_are_strings(self) -> OfferSpec:
         for key, value in (self.model_extra or {}).items():
             if not isinstance(value, str):
-                raise ValueError(f"offer field '{key}' must be text")
+                raise ValueError(f"offer field '{key}' is not text; expected a string")
         return self
 
 
@@ -231,7 +239,7 @@ class Targets(Strict):
     @model_validator(mode="after")
     def _names_something(self) -> Targets:
         if not (self.actions or self.groups or self.purposes or self.all):
-            raise ValueError("name the targets: actions, groups, purposes or all: true")
+            raise ValueError("no targets; expected actions, groups, purposes or all: true")
         return self
 
 
@@ -250,7 +258,9 @@ class RuleSpec(Strict):
     @model_validator(mode="after")
     def _one_effect(self) -> RuleSpec:
         if (self.suppress is None) == (self.weight is None):
-            raise ValueError("a rule needs exactly one effect: `suppress` or `weight`")
+            raise ValueError(
+                "a rule needs exactly one effect; expected `suppress: {...}` or `weight: {...}`"
+            )
         return self
 
 
@@ -272,7 +282,7 @@ class FallbackSpec(Strict):
     @model_validator(mode="after")
     def _placement_needs_channel(self) -> FallbackSpec:
         if self.placement is not None and self.channel is None:
-            raise ValueError("a fallback for a placement must name its channel too")
+            raise ValueError("a fallback for a placement has no channel; expected `channel: ...`")
         return self
 
 
@@ -356,13 +366,6 @@ SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
 OTHER_SECTIONS = ("lifecycle_stages", "profile")
 SECTIONS: tuple[str, ...] = (*SINGLE_SECTIONS, *OTHER_SECTIONS, *LIST_SECTIONS)
 SINGLETON_SECTIONS = ("ruleset", "lifecycle_stages", "arbitration", "policies")
-
-
-class StageList(BaseModel):
-    """`lifecycle_stages` as a model, so its errors come out like every other."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    stages: list[Id] = Field(min_length=1)
 
 
 # "engaged" is not written by authors: it is an action's engagement rules as one rule,

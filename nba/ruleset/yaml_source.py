@@ -67,6 +67,14 @@ def _location(file: str, node: yaml.Node) -> Location:
     return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _looks_like_date(text: str) -> bool:
+    return _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _TIMESTAMP
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -74,18 +82,44 @@ class _Builder:
         self.keys: dict[Path_, Location] = {}
         self.errors: list[RuleError] = []
         self._scalars = yaml.constructor.SafeConstructor()
+        self._open: set[int] = set()  # collections being built: an alias to one is a cycle
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         loc = _location(self.file, node)
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             self.sources[path] = ScalarSource(loc, None, True)
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            self.sources[path] = ScalarSource(loc, None, True)
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            if id(node) in self._open:
+                self._error("an alias refers to a value that contains it", loc, "a finite value")
+                return None
+            self._open.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path)
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self._open.discard(id(node))
         single_line = node.start_mark.line == node.end_mark.line
         self.sources[path] = ScalarSource(loc, node.style, single_line)
-        return self._scalars.construct_object(node, deep=True)
+        return self._scalar(node, loc)
+
+    def _scalar(self, node: yaml.ScalarNode, loc: Location) -> Any:
+        """The value of a scalar; anything that looks like a date stays text (no rule reads
+        dates, and `2001-02-30` in a description must not be an error)."""
+        if node.tag == _TIMESTAMP and _looks_like_date(node.value):
+            return node.value
+        try:
+            return self._scalars.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self._error(
+                f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]} ({reason})",
+                loc,
+                "plain text, a number, true/false, a list or a mapping",
+            )
+            return node.value
+
+    def _error(self, message: str, loc: Location, expected: str) -> None:
+        self.errors.append(RuleError("yaml", f"{message}; expected {expected}", loc))
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -126,6 +160,12 @@ def read_document(path: Path, display_name: str) -> tuple[SourceDocument | None,
 def parse_text(text: str, display_name: str) -> tuple[SourceDocument | None, list[RuleError]]:
     try:
         node = yaml.compose(text, Loader=_Loader)
+    except yaml.reader.ReaderError as exc:  # not a MarkedYAMLError: it has a position only
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        message = f"YAML syntax: character {char} is not allowed; expected printable text"
+        return None, [RuleError("yaml", message, Location(display_name, line, column))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(display_name, mark.line + 1, mark.column + 1) if mark else None

@@ -79,7 +79,7 @@ def test_every_error_is_reported_at_once_across_files(tmp_path: Path) -> None:
         "'activ' is not a possible value of lifecycle" in joined
         and "did you mean 'active'?" in joined
     )
-    assert "actions[1].purpose: Input should be 'marketing' or 'service'" in joined
+    assert "actions[1].purpose: got 'marketting'; expected 'marketing' or 'service'" in joined
     assert "did you mean 'marketing'?" in joined
     assert "unknown segment 'richh'" in joined and "did you mean 'rich'?" in joined
     assert "unknown group 'cardz'" in joined and "did you mean 'cards'?" in joined
