@@ -6,7 +6,7 @@ The echo server is a plain grpc server implementing DecisionService.Decide that 
 a pre-built DecideResponse: the response the real engine gives for that request
 (computed once at start-up), with the same thread pool. It is the floor: protobuf,
 HTTP/2 and the Python grpc stack, no decisioning. The nba server is `nba serve` with
-`--store memory://` (the store it reads on every Decide is empty, so both servers
+`--store none` (stateless: the requests carry their history, so both servers
 return the same recommendations for the same request).
 
 Each server runs in its own process; the load generator runs in P more processes
@@ -181,9 +181,8 @@ def free_port() -> int:
 def start_nba(workdir: Path, workers: int) -> Server:
     port = free_port() if workers > 1 else 0
     cmd = [str(NBA), "serve", "--rules", str(RULES_DIR), "--port", str(port)]
-    cmd += ["--store", "memory://", "--threads", str(THREADS), "--log-level", "info"]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
+    cmd += ["--store", "none", "--threads", str(THREADS), "--log-level", "info"]
+    cmd += ["--workers", str(workers), "--no-watch"]
     log = workdir / "nba.log"
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     return Server("nba", [proc], _wait_ready(proc, log), log)

@@ -76,7 +76,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 50051,
     store: Annotated[
-        str, typer.Option(help="Interaction store: sqlite:///PATH, redis://HOST:PORT/DB, memory://")
+        str,
+        typer.Option(
+            help="Interaction store: sqlite:///PATH, redis://HOST:PORT/DB, memory://, or none"
+            " (stateless: requests carry their history)."
+        ),
     ] = DEFAULT_STORE,
     engine: Annotated[EngineKind, typer.Option(help="Rule engine.")] = EngineKind.DURABLE,
     workers: Annotated[
@@ -122,7 +126,8 @@ def serve(
         )
         raise typer.Exit(2)
     try:
-        open_store(store, retention_seconds=history_horizon(ruleset)).close()
+        if store != "none":
+            open_store(store, retention_seconds=history_horizon(ruleset)).close()
     except (ValueError, StoreError) as exc:
         err.print(f"--store: {exc}", markup=False)
         raise typer.Exit(2) from None

@@ -55,7 +55,8 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         store = self.holder.store
         if store is None:
             context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION, "this server has no interaction store"
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "this server runs without an interaction store (--store none)",
             )
         try:
             customer_id, interaction = outcome_record(request, time.time())
@@ -77,7 +78,8 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         store = self.holder.store
         if store is None:
             context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION, "this server has no interaction store"
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "this server runs without an interaction store (--store none)",
             )
         try:
             customer_id, changes, at = consent_update(

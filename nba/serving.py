@@ -27,6 +27,7 @@ from pathlib import Path
 
 log = logging.getLogger("nba")
 
+NO_STORE = "none"  # stateless: every request carries the history it needs
 RESTART_PAUSE_SECONDS = 1.0  # a worker that keeps crashing is not restarted in a hot loop
 
 
@@ -62,7 +63,11 @@ def serve_one(config: ServeConfig, port: int, reuse_port: bool, ready: Connectio
     from nba.store import open_store
 
     ruleset = load_ruleset(config.rules, display_root=config.rules)
-    store = open_store(config.store, retention_seconds=history_horizon(ruleset))
+    store = (
+        None
+        if config.store == NO_STORE
+        else open_store(config.store, retention_seconds=history_horizon(ruleset))
+    )
     holder = RuleSetHolder(config.rules, config.engine, store)
     decider = holder.load()
     running = build_server(holder, config.host, port, config.threads, reuse_port=reuse_port)
@@ -74,7 +79,7 @@ def serve_one(config: ServeConfig, port: int, reuse_port: bool, ready: Connectio
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=holder.reload).start())
     if config.watch:
         threading.Thread(target=watch_rules, args=(holder, stopped), daemon=True).start()
-    if config.sweep_every > 0:
+    if config.sweep_every > 0 and store is not None:
         threading.Thread(
             target=_sweep_forever, args=(store, config.sweep_every, stopped), daemon=True
         ).start()
@@ -88,7 +93,8 @@ def serve_one(config: ServeConfig, port: int, reuse_port: bool, ready: Connectio
     log.info("stopping (5 s grace for calls in flight)")
     running.server.stop(grace=5).wait()
     holder.close()
-    store.close()
+    if store is not None:
+        store.close()
 
 
 def _log_ready(config: ServeConfig, report: Ready, workers: int) -> None:

@@ -192,3 +192,21 @@ def test_simulate_names_the_bad_line(tmp_path: Path) -> None:
     result = run("simulate", str(bad), "--workers", "1")
     assert result.returncode == 2
     assert f"{bad}:2:" in result.stderr
+
+
+@pytest.mark.slow
+def test_stateless_serving_decides_but_records_nothing() -> None:
+    """--store none: requests carry their history; RecordOutcome says there is no store."""
+    args = ("--rules", str(RULES), "--port", "0", "--store", "none", "--workers", "2")
+    with served(*args, "--no-watch") as server:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = pb_grpc.DecisionServiceStub(channel)
+            assert stub.Decide(example("web_prospect_homepage.json"), timeout=10).recommendations
+            record = pb.RecordOutcomeRequest(customer_id="c1")
+            record.interaction.action_id = "card_cashback"
+            record.interaction.channel = "web"
+            record.interaction.outcome = pb.CLICK
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.RecordOutcome(record, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "--store none" in caught.value.details()
