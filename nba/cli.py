@@ -8,7 +8,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from google.protobuf import json_format
@@ -16,6 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from nba.errors import RequestError, RuleSetError
+
+if TYPE_CHECKING:
+    from nba.decide import Decider
+    from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb
 
 app = typer.Typer(
@@ -46,14 +50,25 @@ def main() -> None:
     app()
 
 
-def _load(rules: Path, engine: str = "durable"):  # type: ignore[no-untyped-def]
-    """Load and compile a rule set for a one-shot command, or exit 1 with the errors."""
-    from nba.decide import Decider
+def _ruleset(rules: Path) -> RuleSet:
+    """Load a rule set for a command, or exit 1 printing every error."""
     from nba.ruleset.loader import load_ruleset
 
     try:
-        return Decider(load_ruleset(rules, display_root=rules), engine)
+        return load_ruleset(rules, display_root=rules)
     except RuleSetError as exc:
+        err.print(exc.report(), markup=False)
+        raise typer.Exit(1) from None
+
+
+def _load(rules: Path, engine: str = "durable") -> Decider:
+    """Load and compile a rule set for a one-shot command, or exit 1 with the errors."""
+    from nba.decide import Decider
+
+    ruleset = _ruleset(rules)
+    try:
+        return Decider(ruleset, engine)
+    except RuleSetError as exc:  # limits of the engine, found while compiling
         err.print(exc.report(), markup=False)
         raise typer.Exit(1) from None
 
@@ -102,7 +117,6 @@ def serve(
     several workers, clients should open several channels: balancing is per connection.
     """
     from nba.decide import history_horizon
-    from nba.ruleset.loader import load_ruleset
     from nba.serving import ServeConfig
     from nba.serving import serve as run
     from nba.store import StoreError, open_store
@@ -111,11 +125,7 @@ def serve(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
-    try:  # everything that can be wrong is checked once, here, before any worker starts
-        ruleset = load_ruleset(rules, display_root=rules)
-    except RuleSetError as exc:
-        err.print(exc.report(), markup=False)
-        raise typer.Exit(1) from None
+    ruleset = _ruleset(rules)  # all that can be wrong is checked here, before any worker
     if workers < 1:
         err.print("--workers: expected 1 or more")
         raise typer.Exit(2)
@@ -209,18 +219,13 @@ def check_properties(
     A broken property prints its minimal failing customer's file, ready for nba explain.
     """
     from nba import properties as props
-    from nba.ruleset.loader import load_ruleset
 
     unknown = [p for p in only or [] if p not in props.PROPERTIES]
     if unknown:
         expected = ", ".join(props.PROPERTIES)
         err.print(f"--property: unknown {', '.join(unknown)}; expected one of {expected}")
         raise typer.Exit(2)
-    try:
-        ruleset = load_ruleset(rules, display_root=rules)
-    except RuleSetError as exc:
-        err.print(exc.report(), markup=False)
-        raise typer.Exit(1) from None
+    ruleset = _ruleset(rules)
     results, recommended = props.run(ruleset, examples, only)
     for result in results:
         if result.passed:
@@ -413,13 +418,8 @@ def gen_customers(
     import datetime as dt
 
     from nba.customers import generate_customers, write_jsonl
-    from nba.ruleset.loader import load_ruleset
 
-    try:
-        ruleset = load_ruleset(rules, display_root=rules)
-    except RuleSetError as exc:
-        err.print(exc.report(), markup=False)
-        raise typer.Exit(1) from None
+    ruleset = _ruleset(rules)
     moment = None
     if as_of is not None:
         try:

@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from nba.errors import EngineError, RequestError
 from nba.reload import RuleSetHolder
 from nba.request import consent_update, outcome_record
-from nba.store import StoreError, prepared
+from nba.store import InteractionStore, StoreError, prepared
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 
@@ -49,15 +49,25 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
                 )
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
-    def RecordOutcome(
-        self, request: pb.RecordOutcomeRequest, context: grpc.ServicerContext
-    ) -> pb.RecordOutcomeResponse:
+    def _store(self, context: grpc.ServicerContext) -> InteractionStore:
         store = self.holder.store
         if store is None:
             context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 "this server runs without an interaction store (--store none)",
             )
+        assert store is not None  # abort raises
+        return store
+
+    @staticmethod
+    def _unavailable(context: grpc.ServicerContext, rpc: str, exc: StoreError) -> None:
+        log.error("%s failed: %s", rpc, exc)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "the interaction store is unavailable")
+
+    def RecordOutcome(
+        self, request: pb.RecordOutcomeRequest, context: grpc.ServicerContext
+    ) -> pb.RecordOutcomeResponse:
+        store = self._store(context)
         try:
             customer_id, interaction = outcome_record(request, time.time())
         except RequestError as exc:
@@ -66,8 +76,7 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         try:
             recorded = store.record(customer_id, interaction)
         except StoreError as exc:
-            log.error("RecordOutcome failed: %s", exc)
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the interaction store is unavailable")
+            self._unavailable(context, "RecordOutcome", exc)
         return pb.RecordOutcomeResponse(
             recorded=recorded, interaction_id=interaction.interaction_id
         )
@@ -75,12 +84,7 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     def UpdateConsent(
         self, request: pb.UpdateConsentRequest, context: grpc.ServicerContext
     ) -> pb.UpdateConsentResponse:
-        store = self.holder.store
-        if store is None:
-            context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "this server runs without an interaction store (--store none)",
-            )
+        store = self._store(context)
         try:
             customer_id, changes, at = consent_update(
                 request, self.holder.current.ruleset, time.time()
@@ -90,8 +94,7 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         except RequestError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except StoreError as exc:
-            log.error("UpdateConsent failed: %s", exc)
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the interaction store is unavailable")
+            self._unavailable(context, "UpdateConsent", exc)
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     def GetRuleSetStatus(
