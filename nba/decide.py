@@ -114,7 +114,7 @@ class Decider:
         unevaluated action could reach, evaluating more cannot change the decision.
         """
         ruleset = self.ruleset
-        history = PolicyHistory(ruleset, request, self.policies.caps_by_outcome)
+        history = PolicyHistory(self.policies.history_index, request)
         needed = request.max_results
         always = len(ruleset.unconditional)
         outcome: list[tuple[Any, ...]] = []

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from nba.engagement import Candidate, Exclusion
 from nba.request import OUTCOME_NAMES, DecisionRequest
 from nba.ruleset.model import ChannelSpec, ConsentDefault, Direction, Purpose
-from nba.ruleset.ruleset import Action, Cap, Cooldown, Policies, RuleSet
+from nba.ruleset.ruleset import Action, Cap, Cooldown, RuleSet
 
 CONSENT_RULE = "consent"
 _ACCEPT, _COMPLAINT = 3, 6
@@ -61,45 +61,108 @@ def window(seconds: int) -> str:
 # ---------------------------------------------------------------------------- history
 
 
-class PolicyHistory:
-    """What the policies need from one request's history, computed in one pass each."""
+# (cap id, key) counted, the cap's window, and the channel it is limited to (None: any).
+_CapSlot = tuple[tuple[str, str], int, str | None]
 
-    def __init__(
-        self,
-        ruleset: RuleSet,
-        request: DecisionRequest,
-        caps: Mapping[int, list[Cap]] | None = None,
-    ) -> None:
+
+class HistoryIndex:
+    """Which caps and cooldowns each (outcome, action) counts toward; built once per load.
+
+    The filters that depend only on the action (purpose, groups, the cap's key) are
+    applied here, so reading a request's history is one dictionary lookup per
+    interaction plus a window and channel test per cap that counts it.
+    """
+
+    def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
-        self.as_of = request.as_of
-        group_of = ruleset.action_group
-        cooldowns = ruleset.policies.cooldowns
-        cooldown_outcomes = {c.outcome for c in cooldowns}
+        policies = ruleset.policies
+        self.cooldown_outcomes = frozenset(c.outcome for c in policies.cooldowns)
+        self.cooldown_by_id = {c.id: c for c in policies.cooldowns}
+        self.caps: dict[tuple[int, str], tuple[_CapSlot, ...]] = {}
+        self.cooldowns: dict[tuple[int, str], tuple[tuple[Cooldown, str], ...]] = {}
+        outcomes = {o for cap in policies.caps for o in cap.outcomes} | self.cooldown_outcomes
+        for outcome in outcomes:
+            for action in ruleset.actions.values():
+                self._index(outcome, action)
+        # An interaction with an action the rule set does not know (retired, or another
+        # system's) counts only toward customer-wide caps that filter on nothing else.
+        self.unknown: dict[int, tuple[_CapSlot, ...]] = {
+            outcome: tuple(
+                ((cap.id, ""), cap.within_seconds, cap.channel)
+                for cap in policies.caps
+                if outcome in cap.outcomes
+                and cap.each == "customer"
+                and cap.purpose is None
+                and not cap.groups
+            )
+            for outcome in outcomes
+        }
+        # What recommending an action on a channel adds to: (cap, its key) per pair.
+        self.applicable: dict[tuple[str, str], tuple[tuple[Cap, tuple[str, str]], ...]] = {
+            (action.id, channel): tuple(
+                (cap, (cap.id, cap_key(cap, action.id, action.group) or ""))
+                for cap in policies.caps
+                if cap.applies(action, channel)
+            )
+            for action in ruleset.actions.values()
+            for channel in ruleset.channels
+        }
+
+    def _index(self, outcome: int, action: Action) -> None:
+        policies = self.ruleset.policies
+        caps = tuple(
+            ((cap.id, key), cap.within_seconds, cap.channel)
+            for cap in policies.caps
+            if outcome in cap.outcomes
+            and (cap.purpose is None or action.purpose == cap.purpose)
+            and (not cap.groups or action.group in cap.groups)
+            and (key := cap_key(cap, action.id, action.group)) is not None
+        )
+        cooldowns = tuple(
+            (c, action.id if c.each == "action" else action.group)
+            for c in policies.cooldowns
+            if c.outcome == outcome
+        )
+        if caps:
+            self.caps[(outcome, action.id)] = caps
+        if cooldowns:
+            self.cooldowns[(outcome, action.id)] = cooldowns
+
+
+class PolicyHistory:
+    """What the policies need from one request's history, computed in one pass."""
+
+    def __init__(self, index: HistoryIndex, request: DecisionRequest) -> None:
+        self.as_of = as_of = request.as_of
         self.accepted: dict[str, float] = {}
         self.last_complaint: float | None = None
-        times: dict[tuple[str, str], list[float]] = defaultdict(list)  # (cooldown, key) -> ats
+        self.cap_counts: dict[tuple[str, str], int] = {}
+        counts = self.cap_counts
+        cap_slots, unknown = index.caps, index.unknown
+        cooldown_slots, cooldown_outcomes = index.cooldowns, index.cooldown_outcomes
+        times: dict[tuple[str, str], list[float]] = defaultdict(list)  # (cooldown id, key)
         for item in request.interactions:
-            outcome = item.outcome
+            outcome, action_id, at = item.outcome, item.action_id, item.at
             if outcome == _ACCEPT:
-                self.accepted[item.action_id] = max(item.at, self.accepted.get(item.action_id, 0))
+                self.accepted[action_id] = max(at, self.accepted.get(action_id, 0))
             elif outcome == _COMPLAINT:
-                self.last_complaint = max(item.at, self.last_complaint or item.at)
-            if outcome not in cooldown_outcomes:
-                continue
-            for cooldown in cooldowns:
-                if outcome == cooldown.outcome:
-                    key = (
-                        item.action_id
-                        if cooldown.each == "action"
-                        else group_of.get(item.action_id)
-                    )
-                    if key is not None:
-                        times[(cooldown.id, key)].append(item.at)
-        self.triggered = {k: _trigger(sorted(v), self._cooldown(k[0])) for k, v in times.items()}
-        self.cap_counts = cap_counts(ruleset, request, caps)
-
-    def _cooldown(self, cooldown_id: str) -> Cooldown:
-        return next(c for c in self.ruleset.policies.cooldowns if c.id == cooldown_id)
+                self.last_complaint = max(at, self.last_complaint or at)
+            if outcome in cooldown_outcomes:
+                for cooldown, key in cooldown_slots.get((outcome, action_id), ()):
+                    times[(cooldown.id, key)].append(at)
+            if at > as_of:
+                continue  # a cap counts what happened before the decision
+            slots = cap_slots.get((outcome, action_id))
+            if slots is None:
+                slots = () if action_id in index.ruleset.actions else unknown.get(outcome, ())
+            for key, within, channel in slots:
+                if as_of - at <= within and (channel is None or channel == item.channel):
+                    counts[key] = counts.get(key, 0) + 1
+        # (cooldown id, action or group) -> when it last triggered
+        self.triggered = {
+            slot: _trigger(sorted(ats), index.cooldown_by_id[slot[0]])
+            for slot, ats in times.items()
+        }
 
 
 def _trigger(ats: list[float], cooldown: Cooldown) -> float | None:
@@ -120,70 +183,28 @@ def cap_key(cap: Cap, action_id: str, group: str | None) -> str | None:
     return ""
 
 
-def caps_by_outcome(caps: tuple[Cap, ...]) -> dict[int, list[Cap]]:
-    index: dict[int, list[Cap]] = defaultdict(list)
-    for cap in caps:
-        for outcome in cap.outcomes:
-            index[outcome].append(cap)
-    return dict(index)
-
-
-def cap_counts(
-    ruleset: RuleSet, request: DecisionRequest, by_outcome: Mapping[int, list[Cap]] | None = None
-) -> dict[tuple[str, str], int]:
-    """(cap id, key) -> interactions the cap counts in its window."""
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    if by_outcome is None:
-        by_outcome = caps_by_outcome(ruleset.policies.caps)
-    if not by_outcome:
-        return counts
-    actions, as_of = ruleset.actions, request.as_of
-    for item in request.interactions:
-        caps = by_outcome.get(item.outcome)
-        if not caps or item.at > as_of:
-            continue
-        action = actions.get(item.action_id)
-        group = action.group if action else None
-        for cap in caps:
-            if as_of - item.at > cap.within_seconds:
-                continue
-            if cap.channel is not None and item.channel != cap.channel:
-                continue
-            if cap.purpose is not None and (action is None or action.purpose != cap.purpose):
-                continue
-            if cap.groups and group not in cap.groups:
-                continue
-            key = cap_key(cap, item.action_id, group)
-            if key is not None:
-                counts[(cap.id, key)] += 1
-    return counts
-
-
 # ---------------------------------------------------------------------------- caps
 
 
 class CapBudget:
     """What each frequency cap still allows in this decision; picks use it up."""
 
-    def __init__(self, policies: Policies, counts: Mapping[tuple[str, str], int]) -> None:
-        self.caps = policies.caps
+    def __init__(self, index: HistoryIndex, counts: Mapping[tuple[str, str], int]) -> None:
+        self.applicable = index.applicable
         self.counts = counts
         self.used: dict[tuple[str, str], int] = defaultdict(int)
 
     def full(self, action: Action, channel: str) -> Cap | None:
         """The first cap that recommending `action` on `channel` would exceed."""
-        for cap in self.caps:
-            if not cap.applies(action, channel):
-                continue
-            key = (cap.id, cap_key(cap, action.id, action.group) or "")
-            if self.counts.get(key, 0) + self.used[key] >= cap.max:
+        counts, used = self.counts, self.used
+        for cap, key in self.applicable[(action.id, channel)]:
+            if counts.get(key, 0) + used.get(key, 0) >= cap.max:
                 return cap
         return None
 
     def take(self, action: Action, channel: str) -> None:
-        for cap in self.caps:
-            if cap.applies(action, channel):
-                self.used[(cap.id, cap_key(cap, action.id, action.group) or "")] += 1
+        for _, key in self.applicable[(action.id, channel)]:
+            self.used[key] += 1
 
     def describe(self, cap: Cap, action: Action) -> str:
         key = (cap.id, cap_key(cap, action.id, action.group) or "")
@@ -221,7 +242,7 @@ class PolicyStage:
         self.outbound_channels = tuple(
             c.id for c in ruleset.channels.values() if c.direction != Direction.INBOUND
         )
-        self.caps_by_outcome = caps_by_outcome(self.policies.caps)
+        self.history_index = HistoryIndex(ruleset)
 
     def prepare(
         self, request: DecisionRequest, history: PolicyHistory | None = None
@@ -350,9 +371,9 @@ class RequestPolicies:
     ) -> None:
         self.stage = stage
         self.request = request
-        self.history = history or PolicyHistory(stage.ruleset, request, stage.caps_by_outcome)
+        self.history = history or PolicyHistory(stage.history_index, request)
         self.view = _ChannelView(stage, request)
-        self.budget = CapBudget(stage.policies, self.history.cap_counts)
+        self.budget = CapBudget(stage.history_index, self.history.cap_counts)
 
     def check(self, candidate: Candidate) -> Exclusion | None:
         """None when consent and policies allow the action on some channel (set on it)."""
