@@ -1,7 +1,7 @@
 """Pipeline stage 1, validate: a DecideRequest proto becomes a checked DecisionRequest.
 
 The profile arrives as a google.protobuf.Struct, typed only as JSON is. Its real schema
-is the rule set's, so each loaded rule set gets a pydantic model generated from its
+is the rule set's, so each loaded rule set gets a pydantic validator generated from its
 `profile` section (strict types, enum values, bounds, required attributes). Everything
 else in the request is already typed by protobuf and only needs semantic checks (a known
 stage, a known channel, a set timestamp). The first problem found is raised as a
@@ -13,20 +13,20 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, Required
 
 from google.protobuf import struct_pb2
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
+    TypeAdapter,
     ValidationError,
-    create_model,
 )
+from typing_extensions import TypedDict
 
 from nba.errors import RequestError, did_you_mean, pydantic_message
 from nba.ruleset.model import AttributeSpec, AttributeType, known_time_zone
@@ -72,7 +72,7 @@ class RequestValidator:
 
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
-        self.profile_model = profile_model(ruleset.attributes)
+        self.profile_validator = profile_validator(ruleset.attributes)
         self.stages = frozenset(ruleset.stages)
         self.channels = frozenset(ruleset.channels)
 
@@ -121,12 +121,10 @@ class RequestValidator:
         )
 
     def profile(self, struct: struct_pb2.Struct) -> dict[str, Any]:
-        values = struct_values(struct)
         try:
-            model = self.profile_model.model_validate(values)
+            return self.profile_validator.validate_python(struct_values(struct))
         except ValidationError as exc:
             raise self._profile_error(exc) from None
-        return {name: getattr(model, name) for name in model.model_fields_set}
 
     def _profile_error(self, exc: ValidationError) -> RequestError:
         err = exc.errors()[0]
@@ -230,8 +228,9 @@ def struct_values(struct: struct_pb2.Struct) -> dict[str, Any]:
     accepts 35.0 but rejects 35.5. Nulls mean "not sent".
     """
     out: dict[str, Any] = {}
-    for key, value in struct.fields.items():
-        converted = _value(value)
+    fields = struct.fields
+    for key in fields:  # keys then lookups: the map's items() view is Python code
+        converted = _value(fields[key])
         if converted is not None:
             out[key] = converted
     return out
@@ -253,17 +252,19 @@ def _value(value: struct_pb2.Value) -> Any:
     return None
 
 
-def profile_model(attributes: Mapping[str, AttributeSpec]) -> type[BaseModel]:
-    """A pydantic model of the declared profile: unknown attributes are rejected."""
+def profile_validator(attributes: Mapping[str, AttributeSpec]) -> TypeAdapter[dict[str, Any]]:
+    """Validates the declared profile into a dict of the attributes sent.
+
+    Unknown attributes are rejected. A TypedDict rather than a model: the validated dict
+    is what the pipeline uses, and building it directly halves the cost.
+    """
     fields: dict[str, Any] = {}
     for name, spec in attributes.items():
         annotation = _annotation(spec)
-        fields[name] = (annotation, ...) if spec.required else (annotation | None, None)
-    return create_model(  # type: ignore[call-overload, no-any-return]
-        "Profile",
-        __config__=ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False),
-        **fields,
-    )
+        fields[name] = Required[annotation] if spec.required else NotRequired[annotation]
+    profile = TypedDict("Profile", fields, total=False)  # type: ignore[operator]
+    profile.__pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)  # type: ignore[attr-defined]
+    return TypeAdapter(profile)
 
 
 def _annotation(spec: AttributeSpec) -> Any:
