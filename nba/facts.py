@@ -46,6 +46,19 @@ class FactBuilder:
         self.by_outcome: dict[int, list[_CountSlot]] = defaultdict(list)
         for key, term in ruleset.terms.items():
             self._index(key, term)
+        # Each (outcome, action) -> every count it adds to, merged once per load: one
+        # lookup per interaction. Actions the rule set does not know count only toward
+        # the unscoped counts of their outcome.
+        self.slots: dict[tuple[int, str], tuple[_CountSlot, ...]] = {}
+        for outcome in _OUTCOME_NUMBERS.values():
+            for action_id, group in self.action_group.items():
+                merged = (
+                    *self.by_outcome.get(outcome, ()),
+                    *self.by_action.get((outcome, action_id), ()),
+                    *self.by_group.get((outcome, group), ()),
+                )
+                if merged:
+                    self.slots[(outcome, action_id)] = merged
 
     def _index(self, key: str, term: Any) -> None:
         if isinstance(term, ProfileTerm):
@@ -86,18 +99,18 @@ class FactBuilder:
 
     def _count(self, request: DecisionRequest, props: dict[str, Any]) -> None:
         as_of = request.as_of
+        slots, known, by_outcome = self.slots, self.action_group, self.by_outcome
         for item in request.interactions:
-            outcome = item.outcome
-            slots = self.by_outcome.get(outcome, [])
-            by_action = self.by_action.get((outcome, item.action_id))
-            if by_action:
-                slots = [*slots, *by_action]
-            group = self.action_group.get(item.action_id)
-            by_group = self.by_group.get((outcome, group)) if group else None
-            if by_group:
-                slots = [*slots, *by_group]
-            for key, window, channel in slots:
+            found = slots.get((item.outcome, item.action_id))
+            if found is None:
+                if item.action_id in known:
+                    continue  # a known action none of the counts look at
+                found = by_outcome.get(item.outcome)
+                if not found:
+                    continue
+            at = item.at
+            for key, window, channel in found:
                 if (channel is None or channel == item.channel) and within_window(
-                    item.at, as_of, window
+                    at, as_of, window
                 ):
                     props[key] = props.get(key, 0) + 1
