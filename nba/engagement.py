@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from nba.errors import Location
 from nba.ruleset.ruleset import Action, Rule, RuleSet
@@ -65,7 +66,7 @@ class Effects:
         self.by_action: dict[str, list[Rule]] = defaultdict(list)
         self.by_group: dict[str, list[Rule]] = defaultdict(list)
         self.by_purpose: dict[str, list[Rule]] = defaultdict(list)
-        for rule in sorted(rules, key=lambda r: r.index):  # rule order, whatever the engine's
+        for rule in sorted(rules, key=attrgetter("index")):  # rule order, whatever the engine's
             target = rule.target
             assert target is not None
             if target.all:
@@ -104,19 +105,23 @@ def _merge(*lists: list[Rule]) -> list[Rule]:
     present = [rules for rules in lists if rules]
     if len(present) <= 1:
         return present[0] if present else []
-    return sorted({r.index: r for rules in present for r in rules}.values(), key=lambda r: r.index)
+    unique = {r.index: r for rules in present for r in rules}
+    return sorted(unique.values(), key=attrgetter("index"))
 
 
 def engage(ruleset: RuleSet, fired: list[Rule], explain: bool) -> Engagement:
     """Verdicts per action. With explain, `fired` must come from the detailed program."""
-    fired_ids = {rule.index for rule in fired}
-    suppressions = Effects([r for r in fired if r.kind == "suppress"])
-    weights = Effects([r for r in fired if r.kind == "weight"])
-    segments = [r.segment for r in fired if r.segment is not None]
+    by_kind: dict[str, list[Rule]] = defaultdict(list)
+    for rule in fired:
+        by_kind[rule.kind].append(rule)
+    suppressions = Effects(by_kind["suppress"])
+    weights = Effects(by_kind["weight"])
+    segments = [r.segment for r in by_kind["segment"] if r.segment is not None]
     candidates: list[Candidate] = []
     excluded: list[Exclusion] = []
     suppressed: dict[str, Rule] = {}
     if explain:  # every action, to say why each one is out
+        fired_ids = {rule.index for rule in fired}
         passed = []
         for action_id in ruleset.actions:
             failed = next(
@@ -127,7 +132,7 @@ def engage(ruleset: RuleSet, fired: list[Rule], explain: bool) -> Engagement:
             else:
                 excluded.append(engagement_exclusion(action_id, failed))
     else:  # only the qualifying ones: one "engaged" rule fired for each
-        passed = [r.action for r in fired if r.kind == "engaged"]
+        passed = [r.action for r in by_kind["engaged"]]
         passed.extend(ruleset.unconditional)
     actions = ruleset.actions
     for action_id in passed:

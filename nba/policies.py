@@ -287,7 +287,7 @@ class PolicyStage:
                 "policy",
                 self.policies.complaint_pause_location,
             )
-        for cooldown in self.policies.cooldowns:
+        for cooldown in self.policies.cooldowns if history.triggered else ():
             if cooldown.purpose is not None and cooldown.purpose != action.purpose:
                 continue
             key = action.id if cooldown.each == "action" else action.group

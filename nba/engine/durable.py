@@ -35,6 +35,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import durable_rules_engine as engine
@@ -637,17 +638,13 @@ class DurableEngine:
                 in_stratum += chunk.fire("".join(map(get, chunk.keys)))
             if not in_stratum:
                 continue
-            in_stratum.sort(key=_rule_index)  # rule order, as the reference gives it
+            in_stratum.sort(key=attrgetter("index"))  # rule order, as the reference gives it
             fired += in_stratum
             for rule in in_stratum:
                 if rule.segment is not None and rule.segment in segment_true:
                     key, fragment = segment_true[rule.segment]
                     fragments[key] = fragment
         return fired
-
-
-def _rule_index(rule: Rule) -> int:
-    return rule.index
 
 
 @dataclass(frozen=True, slots=True)
