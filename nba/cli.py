@@ -213,6 +213,10 @@ def check_properties(
     failures_dir: Annotated[
         Path, typer.Option("--out", help="Where minimal failing customers are written.")
     ] = Path("check-failures"),
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Generate the same customers every run (default: new ones each run)."),
+    ] = None,
 ) -> None:
     """Properties every rule set must satisfy, on customers generated from its schema.
 
@@ -226,7 +230,7 @@ def check_properties(
         err.print(f"--property: unknown {', '.join(unknown)}; expected one of {expected}")
         raise typer.Exit(2)
     ruleset = _ruleset(rules)
-    results, recommended = props.run(ruleset, examples, only)
+    results, recommended = props.run(ruleset, examples, only, seed=seed)
     for result in results:
         if result.passed:
             out.print(f"PASS {result.name} ({result.examples} customers)", markup=False)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from google.protobuf import json_format
 from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from nba.decide import Decider
@@ -187,16 +188,23 @@ def run(
     only: list[str] | None = None,
     properties: dict[str, Property] | None = None,
     engine: str = "durable",
+    seed: int | None = None,
 ) -> tuple[list[Result], Counter[str]]:
-    """Each property on `examples` generated customers; and how often each action won."""
+    """Each property on `examples` generated customers; and how often each action won.
+
+    With a seed, the same customers are generated every run (reproducible checks in CI);
+    without, each run explores new ones.
+    """
     chosen = properties or PROPERTIES
     names = only or list(chosen)
     ctx = Context(ruleset, Decider(ruleset, engine), Decider(ruleset, "reference"))
-    results = [_run_one(name, chosen[name], ctx, examples) for name in names]
+    results = [_run_one(name, chosen[name], ctx, examples, seed) for name in names]
     return results, ctx.recommended
 
 
-def _run_one(name: str, prop: Property, ctx: Context, examples: int) -> Result:
+def _run_one(
+    name: str, prop: Property, ctx: Context, examples: int, seed: int | None = None
+) -> Result:
     result = Result(name, examples)
     last: list[pb.DecideRequest] = []
 
@@ -212,6 +220,8 @@ def _run_one(name: str, prop: Property, ctx: Context, examples: int) -> Result:
         last[:] = [message]  # hypothesis replays the minimal example last
         prop(ctx, message, data)
 
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
     try:
         test()
     except AssertionError as exc:
