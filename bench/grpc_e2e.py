@@ -10,8 +10,8 @@ HTTP/2 and the Python grpc stack, no decisioning. The nba server is `nba serve` 
 return the same recommendations for the same request).
 
 Each server runs in its own process; the load generator runs in P more processes
-(spawned, so none shares the GIL with a server), each with two channels (connections:
-balancing across SO_REUSEPORT workers is per connection). Measured, for each server:
+(spawned, so none shares the GIL with a server), each with CHANNELS_PER_CLIENT channels
+(connections: balancing across SO_REUSEPORT workers is per connection). Measured, for each server:
 - unloaded: one call in flight, sequential calls from one client, p50 / p99;
 - closed loop with 16 and 64 calls in flight (split across the client processes and
   kept full with `stub.Decide.future`): calls per second over a fixed window after a
@@ -43,6 +43,10 @@ from queue import Empty
 from bench.common import REPO, RULES_DIR, Stats, Target, ratio, show, table, us
 from nba.v1 import decisioning_pb2 as pb
 
+# The kernel spreads connections, not calls, over SO_REUSEPORT workers: with 2 clients
+# x 2 channels, all 4 connections sometimes hashed onto one of 2 workers (28% vs 56% of
+# echo in two runs). 4 channels each make an even spread likely, as a real client would.
+CHANNELS_PER_CLIENT = 4
 THREADS = 8  # gRPC worker threads per server process, both servers (nba serve's default)
 HISTORY = 20
 READY = re.compile(r"ready on [\d.]+:(\d+)")
@@ -256,11 +260,11 @@ def closed_loop(
     barrier: object,
     queue: mp.Queue,  # type: ignore[type-arg]
 ) -> None:
-    """Keep in_flight calls outstanding over two channels; report the window's completions."""
+    """Keep in_flight calls outstanding over several channels; report the window's completions."""
     from nba.v1 import decisioning_pb2_grpc as pb_grpc
 
     requests = read_requests(requests_path)
-    stubs = [pb_grpc.DecisionServiceStub(_channel(port)) for _ in range(2)]
+    stubs = [pb_grpc.DecisionServiceStub(_channel(port)) for _ in range(CHANNELS_PER_CLIENT)]
     slots = threading.Semaphore(in_flight)
     done: list[tuple[int, int]] = []  # (finished at, latency), appended from grpc threads
     errors = [0]
@@ -285,7 +289,8 @@ def closed_loop(
         if started >= end:
             slots.release()
             break
-        future = stubs[i % 2].Decide.future(requests[i % len(requests)], timeout=30)
+        stub = stubs[i % CHANNELS_PER_CLIENT]
+        future = stub.Decide.future(requests[i % len(requests)], timeout=30)
         future.add_done_callback(lambda f, s=started: finished(f, s))
     for _ in range(in_flight):  # drain what is still in flight
         slots.acquire()
