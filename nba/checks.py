@@ -69,6 +69,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nba.errors import Location, RuleError, Severity
+from nba.ruleset.conditions import NEGATED
 from nba.ruleset.model import AttributeSpec, AttributeType, Direction
 from nba.ruleset.resolve import (
     BOOL,
@@ -95,7 +96,6 @@ MAX_ALTERNATIVES = 256
 OUTBOUND = "outbound"
 CHANNEL = TouchpointTerm("channel")
 PLACEMENT = TouchpointTerm("placement")
-_NEGATED_OP = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 
 
 # ---------------------------------------------------------------------------- literals
@@ -137,25 +137,23 @@ Node = Lit | All | Any_ | bool
 
 def conj(items: Iterable[Node]) -> Node:
     """A conjunction, flattened; True and False absorbed."""
-    flat: list[Node] = []
-    for item in items:
-        if item is False:
-            return False
-        if item is True:
-            continue
-        flat.extend(item.items if isinstance(item, All) else [item])
-    return True if not flat else flat[0] if len(flat) == 1 else All(tuple(flat))
+    return _flatten(items, All, neutral=True)
 
 
 def disj(items: Iterable[Node]) -> Node:
+    """A disjunction, flattened; True and False absorbed."""
+    return _flatten(items, Any_, neutral=False)
+
+
+def _flatten(items: Iterable[Node], kind: type[All] | type[Any_], neutral: bool) -> Node:
     flat: list[Node] = []
     for item in items:
-        if item is True:
-            return True
-        if item is False:
+        if item is (not neutral):
+            return not neutral  # False in a conjunction, True in a disjunction
+        if item is neutral:
             continue
-        flat.extend(item.items if isinstance(item, Any_) else [item])
-    return False if not flat else flat[0] if len(flat) == 1 else Any_(tuple(flat))
+        flat.extend(item.items if isinstance(item, kind) else [item])
+    return neutral if not flat else flat[0] if len(flat) == 1 else kind(tuple(flat))
 
 
 class Normalizer:
@@ -275,7 +273,7 @@ Values = Numbers | Strings | Bools
 
 def literal_values(lit: Lit) -> Values:
     """The values of its term that meet the literal when the term is present."""
-    op = _NEGATED_OP[lit.op] if lit.negated else lit.op
+    op = NEGATED[lit.op] if lit.negated else lit.op
     if lit.term.value_type == NUMBER:
         assert isinstance(lit.value, int | float)
         return Numbers.of(op, lit.value)

@@ -43,6 +43,7 @@ import durable_rules_engine as engine
 from nba.errors import EngineError, RuleError, RuleSetError
 from nba.facts import FactBuilder
 from nba.request import DecisionRequest
+from nba.ruleset.conditions import NEGATED
 from nba.ruleset.resolve import AllOf, AnyOf, Cmp, Const, Expr, Not, SegmentTerm
 from nba.ruleset.ruleset import Rule, RuleSet
 
@@ -57,7 +58,6 @@ FACT_TYPE = "f"
 CLOSING_TYPE = "z"
 CLOSING_RULE = {"all": [{"m": {"t": CLOSING_TYPE}}]}
 
-_NEGATE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _OPERATOR = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 _names = itertools.count()
 
@@ -130,7 +130,7 @@ def to_nnf(expr: Expr, negate: bool = False) -> _Nnf:
         items = tuple(to_nnf(i, negate) for i in expr.items)
         return _simplify("and" if is_and else "or", items)
     assert isinstance(expr, Cmp)
-    op = _NEGATE[expr.op] if negate else expr.op
+    op = NEGATED[expr.op] if negate else expr.op
     atom = _Atom(expr.term.key, op, expr.value)
     if negate and expr.term.may_be_missing:
         return ("or", (atom, _Atom(expr.term.key, "nex")))
@@ -630,12 +630,11 @@ class DurableEngine:
     def _run(self, program: list[list[Chunk]], fragments: dict[str, str]) -> list[Rule]:
         """Strata in order; a stratum's segments become facts for the next ones."""
         fired: list[Rule] = []
-        segment_true = self._segment_true
-        get = fragments.__getitem__
+        segment_true, body = self._segment_true, self._body
         for stratum in program:
             in_stratum: list[Rule] = []
             for chunk in stratum:
-                in_stratum += chunk.fire("".join(map(get, chunk.keys)))
+                in_stratum += chunk.fire(body(chunk, fragments))
             if not in_stratum:
                 continue
             in_stratum.sort(key=attrgetter("index"))  # rule order, as the reference gives it
