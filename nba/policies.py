@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from nba.engagement import Candidate, Exclusion
 from nba.request import OUTCOME_NAMES, DecisionRequest
 from nba.ruleset.model import ChannelSpec, ConsentDefault, Direction, Purpose
-from nba.ruleset.ruleset import Action, Cap, Cooldown, RuleSet
+from nba.ruleset.ruleset import Action, Cap, Cooldown, Policies, RuleSet
 
 CONSENT_RULE = "consent"
 _ACCEPT, _COMPLAINT = 3, 6
@@ -74,7 +74,7 @@ class HistoryIndex:
     """
 
     def __init__(self, ruleset: RuleSet) -> None:
-        self.ruleset = ruleset
+        self.actions = ruleset.actions
         policies = ruleset.policies
         self.cooldown_outcomes = frozenset(c.outcome for c in policies.cooldowns)
         self.cooldown_by_id = {c.id: c for c in policies.cooldowns}
@@ -83,7 +83,7 @@ class HistoryIndex:
         outcomes = {o for cap in policies.caps for o in cap.outcomes} | self.cooldown_outcomes
         for outcome in outcomes:
             for action in ruleset.actions.values():
-                self._index(outcome, action)
+                self._index(policies, outcome, action)
         # An interaction with an action the rule set does not know (retired, or another
         # system's) counts only toward customer-wide caps that filter on nothing else.
         self.unknown: dict[int, tuple[_CapSlot, ...]] = {
@@ -108,8 +108,7 @@ class HistoryIndex:
             for channel in ruleset.channels
         }
 
-    def _index(self, outcome: int, action: Action) -> None:
-        policies = self.ruleset.policies
+    def _index(self, policies: Policies, outcome: int, action: Action) -> None:
         caps = tuple(
             ((cap.id, key), cap.within_seconds, cap.channel)
             for cap in policies.caps
@@ -154,7 +153,7 @@ class PolicyHistory:
                 continue  # a cap counts what happened before the decision
             slots = cap_slots.get((outcome, action_id))
             if slots is None:
-                slots = () if action_id in index.ruleset.actions else unknown.get(outcome, ())
+                slots = () if action_id in index.actions else unknown.get(outcome, ())
             for key, within, channel in slots:
                 if as_of - at <= within and (channel is None or channel == item.channel):
                     counts[key] = counts.get(key, 0) + 1
