@@ -308,8 +308,6 @@ class Chunk:
         except (engine.error, EngineError) as exc:
             self._reset()
             raise EngineError(f"durable_rules failed: {exc}") from exc
-        if len(fired) == 1:
-            return list(self.rules[fired[0]])
         rules = self.rules
         return [rule for name in dict.fromkeys(fired) for rule in rules[name]]
 
