@@ -50,9 +50,20 @@ def event(text: str) -> None:
         hypothesis_event(text)
 
 
+# YAML's line breaks (str.splitlines also breaks at \x1c-\x1e, \x0b and \x0c, which YAML
+# and editors keep inside a line, so it would misplace columns after such a character).
+YAML_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def yaml_lines(text: str) -> list[str]:
+    """The lines of a file as YAML numbers them, without a last empty one (as splitlines)."""
+    lines = YAML_LINE_BREAK.split(text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def line_count(text: str) -> int:
     """Lines an error may point at: YAML marks the line after a final newline, too."""
-    return len(text.splitlines()) + 1
+    return len(yaml_lines(text)) + 1
 
 
 def check_errors(errors: list[RuleError], files: list[tuple[str, str]]) -> None:
@@ -66,7 +77,7 @@ def check_errors(errors: list[RuleError], files: list[tuple[str, str]]) -> None:
         assert where.file in texts, f"{error} names a file that was not given"
         assert 1 <= where.line <= line_count(texts[where.file]), f"{error}: line out of range"
         assert where.column >= 1, f"{error}: column out of range"
-        lines = texts[where.file].splitlines()
+        lines = yaml_lines(texts[where.file])
         if where.line <= len(lines):  # at most just past the end of its line
             assert where.column <= len(lines[where.line - 1]) + 1, f"{error}: column past end"
         assert says_what_was_expected(error), f"vague: {error}"
@@ -303,7 +314,7 @@ def test_broken_rule_sets_are_refused_with_located_errors(
 
 def assert_points_at_mark(errors: list[RuleError], files: list[tuple[str, str]]) -> None:
     """Some error is on the line of the undeclared name, and names it (or a near one)."""
-    texts = {name: text.splitlines() for name, text in files}
+    texts = {name: yaml_lines(text) for name, text in files}
     lines = []
     for error in errors:
         if error.location is None or error.location.line > len(texts[error.location.file]):
@@ -481,7 +492,7 @@ def test_an_unknown_treatment_channel_points_at_its_key() -> None:
     text += f"      {MARK}:\n        headline: h\n"
     (error,) = load_errors(text)
     assert error.location is not None
-    assert MARK in text.splitlines()[error.location.line - 1], error
+    assert MARK in yaml_lines(text)[error.location.line - 1], error
 
 
 def test_a_bad_lifecycle_stage_is_located_at_the_stage() -> None:
@@ -509,6 +520,17 @@ def test_a_control_character_is_located_where_it_is() -> None:
     (error,) = load_errors(GOOD + "ruleset: {description: bad \x88 byte}\n")
     assert str(error.location) == "r.yaml:5:28"  # 27 characters come before it
     assert "<unicode string>" not in error.message
+
+
+@pytest.mark.parametrize("line_break", ["\r", "\x85", "\u2028"])
+def test_a_control_character_after_any_yaml_line_break_is_located(line_break: str) -> None:
+    """Regression (found by the typo fuzzer): the location of an unreadable character
+    counted only \\n as a line break, while YAML also breaks lines at a lone \\r, NEL
+    and U+2028; and libyaml gives its position in UTF-8 bytes, not characters. The error
+    pointed past the end of a line."""
+    (error,) = load_errors(GOOD + f"ruleset:{line_break} {{description: x\x1e}}\n")
+    assert str(error.location) == "r.yaml:6:17"  # after " {description: x", on line 6
+    assert "U+001E" in error.message
 
 
 def test_a_date_like_value_is_just_text() -> None:

@@ -8,6 +8,7 @@ also need the scalar's style, to turn an offset inside the string into a file co
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,12 +158,27 @@ def read_document(path: Path, display_name: str) -> tuple[SourceDocument | None,
     return parse_text(text, display_name)
 
 
+# The line breaks YAML (and PyYAML's marks) count: a lone \r, NEL and the Unicode line and
+# paragraph separators end a line too, so every location agrees with the marks'.
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def _line_and_column(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character position, counted as YAML counts lines."""
+    line, start = 1, 0
+    for found in _LINE_BREAK.finditer(text, 0, position):
+        line, start = line + 1, found.end()
+    return line, position - start + 1
+
+
 def parse_text(text: str, display_name: str) -> tuple[SourceDocument | None, list[RuleError]]:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.reader.ReaderError as exc:  # not a MarkedYAMLError: it has a position only
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        position = exc.position
+        if _Loader is not yaml.SafeLoader:  # libyaml counts UTF-8 bytes, not characters
+            position = len(text.encode()[:position].decode("utf-8", "ignore"))
+        line, column = _line_and_column(text, position)
         char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
         message = f"YAML syntax: character {char} is not allowed; expected printable text"
         return None, [RuleError("yaml", message, Location(display_name, line, column))]
