@@ -204,6 +204,20 @@ def check_customer_id(customer_id: str) -> None:
         raise ValueError("customer_id must be a non-empty string")
 
 
+class RetentionSetting:
+    """The retention window a store keeps, checked whenever it is set (every store has one)."""
+
+    _retention: float
+
+    @property
+    def retention_seconds(self) -> float:
+        return self._retention
+
+    @retention_seconds.setter
+    def retention_seconds(self, value: float) -> None:
+        self._retention = check_retention(value)
+
+
 def check_retention(retention_seconds: float) -> float:
     """The retention window as a float; ValueError unless it is a positive, finite number."""
     if (

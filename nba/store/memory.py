@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 from nba.store import (
     Clock,
+    RetentionSetting,
     StoredInteraction,
     check_customer_id,
-    check_retention,
     checked_consent,
     prepared,
     retention_cutoff,
@@ -59,12 +59,12 @@ class _History:
         return stale
 
 
-class MemoryStore:
+class MemoryStore(RetentionSetting):
     """Thread-safe in-memory store. A customer who never records again keeps their (expired,
     hidden) history in memory until the next ``sweep``."""
 
     def __init__(self, *, retention_seconds: float, clock: Clock = time.time) -> None:
-        self._retention = check_retention(retention_seconds)
+        self.retention_seconds = retention_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._customers: dict[str, _History] = {}
@@ -77,14 +77,6 @@ class MemoryStore:
         if parts.netloc or parts.path not in ("", "/") or parts.query:
             raise ValueError(f"the memory store URL takes no host, path or options: {url!r}")
         return cls(retention_seconds=retention_seconds, clock=clock)
-
-    @property
-    def retention_seconds(self) -> float:
-        return self._retention
-
-    @retention_seconds.setter
-    def retention_seconds(self, value: float) -> None:
-        self._retention = check_retention(value)
 
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
         interaction = prepared(customer_id, interaction)

@@ -47,10 +47,10 @@ import redis.exceptions
 
 from nba.store import (
     Clock,
+    RetentionSetting,
     StoredInteraction,
     StoreError,
     check_customer_id,
-    check_retention,
     checked_consent,
     prepared,
     redact_url,
@@ -159,7 +159,7 @@ def decode_entries(members: list[str]) -> list[StoredInteraction]:
     ]
 
 
-class RedisStore:
+class RedisStore(RetentionSetting):
     """Interaction store in Redis. The client is thread-safe (a connection pool)."""
 
     def __init__(
@@ -167,7 +167,7 @@ class RedisStore:
     ) -> None:
         self._client = client
         self._url = redact_url(url)
-        self._retention = check_retention(retention_seconds)
+        self.retention_seconds = retention_seconds
         self._clock = clock
         self._record_script = client.register_script(_RECORD_SCRIPT)
         self._consent_script = client.register_script(_CONSENT_SCRIPT)
@@ -186,14 +186,6 @@ class RedisStore:
             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
         )
         return cls(client, url=url, retention_seconds=retention_seconds, clock=clock)
-
-    @property
-    def retention_seconds(self) -> float:
-        return self._retention
-
-    @retention_seconds.setter
-    def retention_seconds(self, value: float) -> None:
-        self._retention = check_retention(value)
 
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
         item = prepared(customer_id, interaction)

@@ -38,10 +38,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from nba.store import (
     Clock,
+    RetentionSetting,
     StoredInteraction,
     StoreError,
     check_customer_id,
-    check_retention,
     checked_consent,
     prepared,
     retention_cutoff,
@@ -103,7 +103,7 @@ DELETE FROM interactions WHERE rowid IN (SELECT rowid FROM interactions WHERE at
 """
 
 
-class SqliteStore:
+class SqliteStore(RetentionSetting):
     """Interaction store in one SQLite file, shared safely by threads and processes."""
 
     def __init__(
@@ -117,7 +117,7 @@ class SqliteStore:
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
         self._path = path
-        self._retention = check_retention(retention_seconds)
+        self.retention_seconds = retention_seconds
         self._clock = clock
         self._synchronous = synchronous
         self._lock = threading.Lock()  # guards the pool
@@ -138,14 +138,6 @@ class SqliteStore:
         """``sqlite:///relative/path`` or ``sqlite:////absolute/path``, ``?synchronous=full``."""
         path, synchronous = parse_sqlite_url(url)
         return cls(path, retention_seconds=retention_seconds, clock=clock, synchronous=synchronous)
-
-    @property
-    def retention_seconds(self) -> float:
-        return self._retention
-
-    @retention_seconds.setter
-    def retention_seconds(self, value: float) -> None:
-        self._retention = check_retention(value)
 
     def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
         item = prepared(customer_id, interaction)
