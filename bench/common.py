@@ -137,3 +137,9 @@ class Target:
         if self.met is None:
             return ""
         return "met" if self.met else "MISSED"
+
+
+def show_targets(targets: Sequence[Target]) -> None:
+    """The summary table: each measure against its target."""
+    rows = [[t.what, t.measured, t.target, t.verdict] for t in targets]
+    show(table(["measure", "measured", "target", "verdict"], rows, "Summary"))

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 
-from bench.common import REPO, RULES_DIR, Stats, Target, ratio, show, table, us
+from bench.common import REPO, RULES_DIR, Stats, Target, ratio, show, show_targets, table, us
 from nba.v1 import decisioning_pb2 as pb
 
 # The kernel spreads connections, not calls, over SO_REUSEPORT workers: with 2 clients
@@ -503,12 +503,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         echo_server(args.echo_server, args.port, args.threads, args.reuse_port)
         return
     targets = run(args.quick, args.workers, args.clients)
-    show(
-        table(
-            ["target", "measured", "target", ""],
-            [[t.what, t.measured, t.target, t.verdict] for t in targets],
-        )
-    )
+    show_targets(targets)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bench.common import RULES_DIR, Stats, Target, ratio, show, table, time_calls, us
+from bench.common import RULES_DIR, Stats, Target, ratio, show, show_targets, table, time_calls, us
 from bench.generate import Generated, Spec, customers, generate
 from bench.workload import example_requests
 from nba.decide import Decider, history_horizon
@@ -429,12 +429,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         profile(args.quick, args.profile)
         return
     targets = run(args.quick)
-    show(
-        table(
-            ["target", "measured", "target", ""],
-            [[t.what, t.measured, t.target, t.verdict] for t in targets],
-        )
-    )
+    show_targets(targets)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from bench import engines, generate, grpc_e2e, inprocess, stores
-from bench.common import Target, command_line, machine, show, table
+from bench.common import Target, command_line, machine, show, show_targets
 
 PARTS: dict[str, Callable[[argparse.Namespace], list[Target]]] = {
     "generate": lambda a: generate.run(a.quick),
@@ -55,8 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def summary(targets: list[Target], seconds: float) -> None:
-    rows = [[t.what, t.measured, t.target, t.verdict] for t in targets]
-    show(table(["measure", "measured", "target", "verdict"], rows, "Summary"))
+    show_targets(targets)
     show(f"\nmachine: {machine()}")
     show(f"command: {command_line()}")
     show(f"took {seconds:.0f} s; absolute times on a shared machine are noise, ratios are not")
