@@ -366,7 +366,7 @@ segments:
   - {id: by_channel, when: 'impressions(action="x", channel="y") > 0'}
 """
     ruleset = load_documents([("r.yaml", text)])
-    request = request_for_bare(ruleset, (("x_c_y", "web", IMPRESSION, 10),))
+    request = request_for(ruleset, {}, (("x_c_y", "web", IMPRESSION, 10),))
     assert both(ruleset, request) == (["by_action"], ["by_action"])
 
 
@@ -445,7 +445,7 @@ actions:
     eligible: impressions(action="this") == 0
 """
     ruleset = load_documents([("r.yaml", text)])
-    request = request_for_bare(ruleset, (("this", "web", IMPRESSION, 10),))
+    request = request_for(ruleset, {}, (("this", "web", IMPRESSION, 10),))
     assert both(ruleset, request) == ([], [])  # "this" was shown once
 
 
@@ -480,10 +480,4 @@ def test_segments_are_listed_in_rule_order() -> None:
 
 def request_for_bare(ruleset: RuleSet, history: tuple[tuple[str, str, int, int], ...]) -> Any:
     """A request for a rule set without a profile schema."""
-    message = pb.DecideRequest(customer_id="c", lifecycle_stage="active")
-    message.touchpoint.channel = "web"
-    message.as_of.FromSeconds(AS_OF_SECONDS)
-    for action_id, channel, outcome, age in history:
-        item = message.interactions.add(action_id=action_id, channel=channel, outcome=outcome)
-        item.at.FromSeconds(AS_OF_SECONDS - age)
-    return RequestValidator(ruleset).validate(message)
+    return request_for(ruleset, {}, history)
