@@ -476,8 +476,3 @@ def test_segments_are_listed_in_rule_order() -> None:
     durable = Decider(ruleset, "durable").decide(message)
     reference = Decider(ruleset, "reference").decide(message)
     assert list(durable.segments) == list(reference.segments) == ["s1", "s2", "s3"]
-
-
-def request_for_bare(ruleset: RuleSet, history: tuple[tuple[str, str, int, int], ...]) -> Any:
-    """A request for a rule set without a profile schema."""
-    return request_for(ruleset, {}, history)
