@@ -20,7 +20,7 @@ from bench.common import RULES_DIR, Stats, Target, ratio, show, table, us
 from bench.generate import Spec, customers, generate
 from bench.inprocess import HISTORY, Budget, decide_calls, measure
 from bench.workload import example_requests
-from nba.decide import Decider
+from nba.pipeline.decider import Decider
 from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb
 

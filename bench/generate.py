@@ -611,7 +611,7 @@ class FiredShare:
 
 def fired_share(generated: Generated, requests: Sequence[pb.DecideRequest]) -> FiredShare:
     """How much of the generated set is live for the generated customers (durable engine)."""
-    from nba.decide import Decider
+    from nba.pipeline.decider import Decider
 
     start = time.perf_counter()
     ruleset = generated.load()

@@ -94,7 +94,7 @@ def echo_server(requests_path: Path, port: int, threads: int, reuse_port: bool) 
     """Serve pre-built real responses, keyed by customer id, until SIGTERM."""
     import grpc
 
-    from nba.decide import Decider
+    from nba.pipeline.decider import Decider
     from nba.ruleset.loader import load_ruleset
     from nba.v1 import decisioning_pb2_grpc as pb_grpc
 

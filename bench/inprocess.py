@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from bench.common import RULES_DIR, Stats, Target, ratio, show, show_targets, table, time_calls, us
 from bench.generate import Generated, Spec, customers, generate
 from bench.workload import example_requests
-from nba.decide import Decider, history_horizon
+from nba.pipeline.decider import Decider, history_horizon
 from nba.ruleset.loader import load_ruleset
 from nba.store import open_store
 from nba.v1 import decisioning_pb2 as pb

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from bench.common import Stats, Target, ratio, show, table, time_calls, us
 from bench.workload import example_requests
-from nba.decide import Decider, history_horizon
+from nba.pipeline.decider import Decider, history_horizon
+from nba.pipeline.types import Interaction
 from nba.ruleset.loader import load_ruleset
-from nba.store import InteractionStore, StoredInteraction, open_store
+from nba.store import InteractionStore, open_store
 from nba.v1 import decisioning_pb2 as pb
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -35,7 +36,7 @@ def _record_history(store: InteractionStore, requests: list[pb.DecideRequest]) -
         for item in msg.interactions:
             at = item.at.seconds + item.at.nanos / 1e9
             store.record(
-                msg.customer_id, StoredInteraction(item.action_id, item.channel, item.outcome, at)
+                msg.customer_id, Interaction(item.action_id, item.channel, item.outcome, at)
             )
         store.update_consent(msg.customer_id, {"email": True, "sms": False}, 1.0)
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from nba.errors import RequestError, RuleSetError
 
 if TYPE_CHECKING:
-    from nba.decide import Decider
+    from nba.pipeline.decider import Decider
     from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb
 
@@ -63,7 +63,7 @@ def _ruleset(rules: Path) -> RuleSet:
 
 def _load(rules: Path, engine: str = "durable") -> Decider:
     """Load and compile a rule set for a one-shot command, or exit 1 with the errors."""
-    from nba.decide import Decider
+    from nba.pipeline.decider import Decider
 
     ruleset = _ruleset(rules)
     try:
@@ -116,9 +116,9 @@ def serve(
     broken one is logged with file:line and the last good set keeps serving. With
     several workers, clients should open several channels: balancing is per connection.
     """
-    from nba.decide import history_horizon
-    from nba.serving import ServeConfig
-    from nba.serving import serve as run
+    from nba.pipeline.decider import history_horizon
+    from nba.server.processes import ServeConfig
+    from nba.server.processes import serve as run
     from nba.store import StoreError, open_store
 
     logging.basicConfig(
@@ -161,7 +161,7 @@ def validate(
     Beyond loading and compiling, the whole set is checked for rules that can never hold,
     actions that can never be recommended, duplicated or shadowed rules and the like.
     """
-    from nba.checks import check
+    from nba.authoring.validate import check
     from nba.engine.durable import DurableEngine
     from nba.errors import Severity
     from nba.ruleset.loader import load_ruleset
@@ -222,7 +222,7 @@ def check_properties(
 
     A broken property prints its minimal failing customer's file, ready for nba explain.
     """
-    from nba import properties as props
+    from nba.authoring import properties as props
 
     unknown = [p for p in only or [] if p not in props.PROPERTIES]
     if unknown:
@@ -270,7 +270,7 @@ def test_scenarios(
     verbose: Annotated[bool, typer.Option("-v", help="List passing scenarios too.")] = False,
 ) -> None:
     """Run the rule authors' scenarios under RULES/tests. Exit 1 when any fails."""
-    from nba import scenarios as sc
+    from nba.authoring import scenarios as sc
 
     decider = _load(rules)
     found, errors = sc.load_scenarios(rules, rules)
@@ -323,7 +323,7 @@ def explain_command(
     action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
 ) -> None:
     """Why each action was or was not recommended: every stage, rule, place and value."""
-    from nba.explain import explain
+    from nba.authoring.explain import explain
 
     decider = _load(rules)
     if action is not None and action not in decider.ruleset.actions:
@@ -382,8 +382,8 @@ def simulate_command(
         TimeRemainingColumn,
     )
 
-    from nba.customers import CustomerFileError
-    from nba.simulate import SimulationError, render, simulate
+    from nba.authoring.customers import CustomerFileError
+    from nba.authoring.simulate import SimulationError, render, simulate
 
     columns = (TextColumn("deciding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
@@ -421,7 +421,7 @@ def gen_customers(
     """A realistic synthetic customer base for the rule set, as DecideRequest JSON lines."""
     import datetime as dt
 
-    from nba.customers import generate_customers, write_jsonl
+    from nba.authoring.customers import generate_customers, write_jsonl
 
     ruleset = _ruleset(rules)
     moment = None

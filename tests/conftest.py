@@ -9,11 +9,11 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from nba.decide import Decider
-from nba.reload import RuleSetHolder
+from nba.pipeline.decider import Decider
 from nba.ruleset.loader import load_ruleset
 from nba.ruleset.ruleset import RuleSet
-from nba.service import Running, build_server
+from nba.server.grpc_face import Running, build_server
+from nba.server.reload import RuleSetHolder
 from nba.store import open_store
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc

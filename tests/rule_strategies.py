@@ -23,10 +23,10 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
+from nba.authoring.strategies import AS_OF_SECONDS, OUTCOMES, literals
 from nba.ruleset.conditions import OUTCOME_FUNCTIONS
 from nba.ruleset.resolve import CountTerm, TouchpointTerm
 from nba.ruleset.ruleset import RuleSet
-from nba.strategies import AS_OF_SECONDS, OUTCOMES, literals
 from nba.v1 import decisioning_pb2 as pb
 
 # ---------------------------------------------------------------------------- names

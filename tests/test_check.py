@@ -9,7 +9,7 @@ from pathlib import Path
 from google.protobuf import json_format
 from hypothesis import strategies as st
 
-from nba import properties as props
+from nba.authoring import properties as props
 from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb
 from tests.conftest import REPO

@@ -70,7 +70,7 @@ def test_decide_prints_a_table_and_json() -> None:
     table = run("decide", str(path))
     assert table.returncode == 0, table.stderr
     expected = list(
-        __import__("nba.decide", fromlist=["Decider"])
+        __import__("nba.pipeline.decider", fromlist=["Decider"])
         .Decider(__import__("nba.ruleset.loader", fromlist=["x"]).load_ruleset(RULES))
         .decide(example("call_center_at_risk.json"))
         .recommendations

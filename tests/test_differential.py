@@ -21,14 +21,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
-from nba.decide import Decider
+from nba.authoring.strategies import AS_OF_SECONDS, struct_of
 from nba.engine.durable import DurableEngine
 from nba.engine.reference import ReferenceEngine
 from nba.errors import RuleSetError
-from nba.request import RequestValidator
+from nba.pipeline.decider import Decider
+from nba.pipeline.validate import RequestValidator
 from nba.ruleset.loader import load_documents
 from nba.ruleset.ruleset import RuleSet
-from nba.strategies import AS_OF_SECONDS, struct_of
 from nba.v1 import decisioning_pb2 as pb
 from tests.rule_strategies import (
     Attribute,

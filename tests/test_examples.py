@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nba.decide import Decider
+from nba.pipeline.decider import Decider
 from nba.ruleset.ruleset import RuleSet
 from tests.conftest import EXAMPLES, example
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from nba.decide import Decider
-from nba.explain import explain
+from nba.authoring.explain import explain
+from nba.pipeline.decider import Decider
 from tests.conftest import EXAMPLES, REPO, example
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from nba.decide import Decider
+from nba.authoring.strategies import struct_of
+from nba.pipeline.decider import Decider
+from nba.pipeline.types import Interaction
 from nba.ruleset.loader import load_ruleset
-from nba.store import StoredInteraction, open_store
-from nba.strategies import struct_of
+from nba.store import open_store
 from nba.v1 import decisioning_pb2 as pb
 from tests.helpers import BASE, action, write_rules
 
@@ -223,12 +224,12 @@ def test_stored_history_merges_without_double_counting(decider: Decider) -> None
     store = open_store("memory://", retention_seconds=90 * 86400, clock=lambda: 1_800_000_000)
     with_store = Decider(decider.ruleset, decider.engine, store)
     at = 1_800_000_000 - 86400
-    store.record("c1", StoredInteraction("loan", "web", pb.DISMISS, at))
+    store.record("c1", Interaction("loan", "web", pb.DISMISS, at))
     msg = request(explain=True)
     item = msg.interactions.add(action_id="loan", channel="web", outcome=pb.DISMISS)
     item.at.FromSeconds(at)  # the same interaction, also sent by the client
     assert "loan" in [r.action_id for r in with_store.decide(msg).recommendations]
-    store.record("c1", StoredInteraction("loan", "email", pb.DISMISS, at - 60))
+    store.record("c1", Interaction("loan", "email", pb.DISMISS, at - 60))
     excluded = {e.action_id: e.rule for e in with_store.decide(msg).excluded}
     assert excluded["loan"] == "loan.applicable.not_dismissed"
     store.close()

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from nba.decide import Decider, history_horizon
+from nba.authoring.strategies import struct_of
 from nba.errors import RuleSetError
+from nba.pipeline.decider import Decider, history_horizon
 from nba.ruleset.loader import load_ruleset
-from nba.strategies import struct_of
 from nba.v1 import decisioning_pb2 as pb
 from tests.helpers import BASE, action, write_rules
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nba.decide import Decider
-from nba.policies import allowed
+from nba.authoring.strategies import any_requests
+from nba.pipeline.decider import Decider
+from nba.pipeline.policies import allowed
 from nba.ruleset.loader import load_ruleset
-from nba.strategies import any_requests
 from nba.v1 import decisioning_pb2 as pb
 from tests.conftest import RULES
 

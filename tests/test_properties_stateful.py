@@ -13,11 +13,12 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from nba.decide import Decider, history_horizon
+from nba.authoring.strategies import AS_OF_SECONDS, profiles, struct_of
+from nba.pipeline.decider import Decider, history_horizon
+from nba.pipeline.types import Interaction
 from nba.ruleset.loader import load_ruleset
 from nba.ruleset.ruleset import Cap
-from nba.store import StoredInteraction, open_store
-from nba.strategies import AS_OF_SECONDS, profiles, struct_of
+from nba.store import open_store
 from nba.v1 import decisioning_pb2 as pb
 from tests.conftest import RULES
 
@@ -38,7 +39,7 @@ def cap_key(cap: Cap, action_id: str) -> str | None:
     return ""
 
 
-def counted(cap: Cap, item: StoredInteraction, as_of: float) -> bool:
+def counted(cap: Cap, item: Interaction, as_of: float) -> bool:
     action = BANK.actions.get(item.action_id)
     return (
         item.outcome in cap.outcomes
@@ -57,7 +58,7 @@ class DecideAndRecord(RuleBasedStateMachine):
             "memory://", retention_seconds=history_horizon(BANK), clock=lambda: self.now
         )
         self.decider = Decider(BANK, ENGINE, self.store)
-        self.recorded: list[StoredInteraction] = []
+        self.recorded: list[Interaction] = []
         self.last: pb.DecideResponse | None = None
         self.message = pb.DecideRequest(customer_id="c-machine", explain=True)
 
@@ -110,7 +111,7 @@ class DecideAndRecord(RuleBasedStateMachine):
     def record_outcome(self, pick: int, outcome: int, key: str) -> None:
         assert self.last is not None
         rec = self.last.recommendations[pick % len(self.last.recommendations)]
-        item = StoredInteraction(
+        item = Interaction(
             rec.action_id, rec.channel, outcome, self.now, key and f"{key}-{self.now}"
         )
         if self.store.record("c-machine", item):
@@ -123,7 +124,7 @@ class DecideAndRecord(RuleBasedStateMachine):
         assert self.last is not None
         for rec in self.last.recommendations:
             self.now += 60
-            item = StoredInteraction(rec.action_id, rec.channel, pb.IMPRESSION, self.now)
+            item = Interaction(rec.action_id, rec.channel, pb.IMPRESSION, self.now)
             if self.store.record("c-machine", item):
                 self.recorded.append(item)
 
@@ -149,7 +150,7 @@ class DecideAndRecord(RuleBasedStateMachine):
         if not before.recommendations:
             return
         target = before.recommendations[pick % len(before.recommendations)]
-        item = StoredInteraction(target.action_id, target.channel, pb.DISMISS, self.now)
+        item = Interaction(target.action_id, target.channel, pb.DISMISS, self.now)
         if self.store.record("c-machine", item):
             self.recorded.append(item)
         after = self.decide(self.message.touchpoint.channel, dict(self.message.consent))
@@ -187,7 +188,7 @@ class DecideAndRecord(RuleBasedStateMachine):
     def recording_twice_equals_once(self, outcome: int) -> None:
         assert self.last is not None
         rec = self.last.recommendations[0]
-        item = StoredInteraction(rec.action_id, rec.channel, outcome, self.now, f"twice-{self.now}")
+        item = Interaction(rec.action_id, rec.channel, outcome, self.now, f"twice-{self.now}")
         first = self.store.record("c-machine", item)
         if first:
             self.recorded.append(item)

@@ -16,8 +16,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from nba.errors import EngineError
-from nba.reload import RuleSetHolder, watch
-from nba.service import RULES_HEALTH, build_server
+from nba.server.grpc_face import RULES_HEALTH, build_server
+from nba.server.reload import RuleSetHolder, watch
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 from tests.conftest import RULES, example

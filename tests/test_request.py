@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from nba.authoring.strategies import struct_of
 from nba.errors import RequestError
-from nba.request import RequestValidator
+from nba.pipeline.validate import RequestValidator
 from nba.ruleset.loader import load_ruleset
-from nba.strategies import struct_of
 from nba.v1 import decisioning_pb2 as pb
 from tests.helpers import BASE, action, write_rules
 

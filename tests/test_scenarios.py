@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nba import scenarios as sc
-from nba.decide import Decider
+from nba.authoring import scenarios as sc
+from nba.pipeline.decider import Decider
 from tests.conftest import REPO, RULES
 from tests.helpers import BASE, action, write_rules
 

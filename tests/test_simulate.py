@@ -1,4 +1,4 @@
-"""Synthetic customers (nba.customers) and simulations over them (nba.simulate).
+"""Synthetic customers (nba.authoring.customers) and simulations over them (nba.authoring.simulate).
 
 Everything runs the real engine: the simulation's counts are checked against a plain
 loop over Decider.decide, and the changes `--against` reports against two Deciders.
@@ -19,7 +19,7 @@ import pytest
 from google.protobuf import json_format
 from rich.console import Console
 
-from nba.customers import (
+from nba.authoring.customers import (
     DEFAULT_AS_OF,
     CustomerFileError,
     generate_customers,
@@ -28,11 +28,11 @@ from nba.customers import (
     request_json,
     write_jsonl,
 )
-from nba.decide import Decider
-from nba.request import struct_values
+from nba.authoring.simulate import NONE, SimulationReport, render, simulate
+from nba.pipeline.decider import Decider
+from nba.pipeline.validate import struct_values
 from nba.ruleset.loader import load_ruleset
 from nba.ruleset.ruleset import RuleSet
-from nba.simulate import NONE, SimulationReport, render, simulate
 from nba.v1 import decisioning_pb2 as pb
 from tests.conftest import EXAMPLES, RULES
 from tests.helpers import BASE, action, write_rules
@@ -73,7 +73,7 @@ def test_every_generated_customer_is_a_valid_request(
 
 
 def test_customers_of_an_unfamiliar_schema_are_valid_too(tmp_path: Path) -> None:
-    """Names nothing in nba.customers recognises still get values the schema accepts."""
+    """Names nothing in nba.authoring.customers recognises still get values the schema accepts."""
     rules = write_rules(
         tmp_path / "small",
         {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from nba.request import DecisionRequest
+from nba.pipeline.types import DecisionRequest
 from nba.ruleset.ruleset import Rule, RuleSet
 
 log = logging.getLogger(__name__)

@@ -40,9 +40,9 @@ from typing import Any
 
 import durable_rules_engine as engine
 
+from nba.engine.facts import FactBuilder
 from nba.errors import EngineError, RuleError, RuleSetError
-from nba.facts import FactBuilder
-from nba.request import DecisionRequest
+from nba.pipeline.types import DecisionRequest
 from nba.ruleset.conditions import NEGATED
 from nba.ruleset.resolve import AllOf, AnyOf, Cmp, Const, Expr, Not, SegmentTerm
 from nba.ruleset.ruleset import Rule, RuleSet

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from nba.request import OUTCOME_NAMES, DecisionRequest
+from nba.pipeline.types import OUTCOME_NAMES, DecisionRequest, within_window
 from nba.ruleset.resolve import (
     AllOf,
     AnyOf,
@@ -101,9 +101,7 @@ def term_value(term: Term, request: DecisionRequest, segments: set[str], ruleset
 def _counts(term: CountTerm, item: Any, request: DecisionRequest, ruleset: RuleSet) -> bool:
     if OUTCOME_NAMES.get(item.outcome) != term.outcome:
         return False
-    if item.at > request.as_of:
-        return False
-    if term.window_seconds is not None and item.at < request.as_of - term.window_seconds:
+    if not within_window(item.at, request.as_of, term.window_seconds):
         return False
     if term.action is not None and item.action_id != term.action:
         return False

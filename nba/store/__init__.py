@@ -31,15 +31,17 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from nba.pipeline.types import Interaction
+
 __all__ = [
     "Clock",
+    "Interaction",
     "InteractionStore",
     "StoreError",
-    "StoredInteraction",
     "interaction_key",
     "open_store",
 ]
@@ -53,23 +55,6 @@ Clock = Callable[[], float]
 class StoreError(Exception):
     """The backend failed (unreachable, locked, corrupt). The message names the operation and
     the store URL without its password, so it can be logged and shown to operators as is."""
-
-
-@dataclass(slots=True)  # not frozen: a frozen init costs 4x, and Decide builds dozens per call
-class StoredInteraction:
-    """One interaction of a customer with an action on a channel.
-
-    ``outcome`` is the ``nba.v1.Outcome`` enum number (1 IMPRESSION, 2 CLICK, 3 ACCEPT,
-    4 DISMISS, 5 REJECT, 6 COMPLAINT); kept as a plain int so the store does not depend on the
-    generated protobuf code.
-    """
-
-    action_id: str
-    channel: str
-    outcome: int
-    at: float
-    interaction_id: str = ""
-    decision_id: str = ""
 
 
 def interaction_key(customer_id: str, action_id: str, channel: str, outcome: int, at: float) -> str:
@@ -89,7 +74,7 @@ def interaction_key(customer_id: str, action_id: str, channel: str, outcome: int
 class InteractionStore(Protocol):
     """Where interactions are kept. Implementations are safe to call from many threads."""
 
-    def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
+    def record(self, customer_id: str, interaction: Interaction) -> bool:
         """Store once. Returns False (and changes nothing) when interaction.interaction_id
         (or, if empty, interaction_key(...)) was recorded before for this customer and that
         interaction is still inside the retention window: retries are idempotent. Otherwise
@@ -98,7 +83,7 @@ class InteractionStore(Protocol):
         older than the window and so is dropped at once."""
         ...
 
-    def history(self, customer_id: str, since: float) -> list[StoredInteraction]:
+    def history(self, customer_id: str, since: float) -> list[Interaction]:
         """Interactions with at >= since, oldest first, each with its interaction_id filled.
         Interactions with the same ``at`` come in an unspecified order."""
         ...
@@ -118,7 +103,7 @@ class InteractionStore(Protocol):
 
     def snapshot(
         self, customer_id: str, since: float, with_consent: bool
-    ) -> tuple[list[StoredInteraction], dict[str, bool]]:
+    ) -> tuple[list[Interaction], dict[str, bool]]:
         """``(history(customer_id, since), consent(customer_id))`` read together, in one round
         trip or read transaction: what Decide reads for each decision. With ``with_consent``
         false the consent is not read and comes back as ``{}``."""
@@ -264,7 +249,7 @@ def checked_consent(
     return pairs
 
 
-def prepared(customer_id: str, interaction: StoredInteraction) -> StoredInteraction:
+def prepared(customer_id: str, interaction: Interaction) -> Interaction:
     """The interaction as it is stored: checked, with its idempotency id (the client's, or
     else the deterministic key). Every backend records through this, so they agree on ids
     and reject the same bad input with ValueError instead of a backend-specific error."""

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from nba.pipeline.types import Interaction
 from nba.store import (
     Clock,
     RetentionSetting,
-    StoredInteraction,
     check_customer_id,
     checked_consent,
     prepared,
@@ -30,7 +30,7 @@ SWEEP_BATCH = 1000
 """Customers trimmed per hold of the lock by ``sweep``."""
 
 
-def _at(interaction: StoredInteraction) -> float:
+def _at(interaction: Interaction) -> float:
     return interaction.at
 
 
@@ -39,14 +39,14 @@ class _History:
     """One customer's interactions sorted by ``at`` (ties in insertion order), and the ``at``
     of each interaction id."""
 
-    entries: list[StoredInteraction] = field(default_factory=list)
+    entries: list[Interaction] = field(default_factory=list)
     ids: dict[str, float] = field(default_factory=dict)
 
-    def add(self, interaction: StoredInteraction) -> None:
+    def add(self, interaction: Interaction) -> None:
         bisect.insort_right(self.entries, interaction, key=_at)
         self.ids[interaction.interaction_id] = interaction.at
 
-    def since(self, since: float) -> list[StoredInteraction]:
+    def since(self, since: float) -> list[Interaction]:
         return self.entries[bisect.bisect_left(self.entries, since, key=_at) :]
 
     def trim(self, cutoff: float) -> int:
@@ -78,7 +78,7 @@ class MemoryStore(RetentionSetting):
             raise ValueError(f"the memory store URL takes no host, path or options: {url!r}")
         return cls(retention_seconds=retention_seconds, clock=clock)
 
-    def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
+    def record(self, customer_id: str, interaction: Interaction) -> bool:
         interaction = prepared(customer_id, interaction)
         cutoff = retention_cutoff(self._clock, self._retention)
         with self._lock:
@@ -93,7 +93,7 @@ class MemoryStore(RetentionSetting):
                 del self._customers[customer_id]
             return True
 
-    def history(self, customer_id: str, since: float) -> list[StoredInteraction]:
+    def history(self, customer_id: str, since: float) -> list[Interaction]:
         check_customer_id(customer_id)
         since = max(since, retention_cutoff(self._clock, self._retention))
         with self._lock:
@@ -118,7 +118,7 @@ class MemoryStore(RetentionSetting):
 
     def snapshot(
         self, customer_id: str, since: float, with_consent: bool
-    ) -> tuple[list[StoredInteraction], dict[str, bool]]:
+    ) -> tuple[list[Interaction], dict[str, bool]]:
         check_customer_id(customer_id)
         since = max(since, retention_cutoff(self._clock, self._retention))
         with self._lock:

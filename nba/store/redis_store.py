@@ -45,10 +45,10 @@ from urllib.parse import urlsplit
 import redis
 import redis.exceptions
 
+from nba.pipeline.types import Interaction
 from nba.store import (
     Clock,
     RetentionSetting,
-    StoredInteraction,
     StoreError,
     check_customer_id,
     checked_consent,
@@ -134,7 +134,7 @@ def decode_consent(stored: Mapping[str, str] | list[str]) -> dict[str, bool]:
     return consent
 
 
-def encode_entry(interaction: StoredInteraction) -> str:
+def encode_entry(interaction: Interaction) -> str:
     """A compact sorted-set member; the id makes members unique and JSON escapes whatever
     characters the ids contain. ``at`` is also the score, but repeating it here lets history
     skip WITHSCORES, which measured ~35 us slower per 20-entry read than a few bytes more."""
@@ -149,12 +149,12 @@ def encode_entry(interaction: StoredInteraction) -> str:
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
-def decode_entries(members: list[str]) -> list[StoredInteraction]:
+def decode_entries(members: list[str]) -> list[Interaction]:
     """Decodes members of the entries set. Parsing them as one JSON array costs half as much
     as one json.loads per member, and this runs on every Decide."""
     rows = json.loads(f"[{','.join(members)}]")
     return [
-        StoredInteraction(action_id, channel, outcome, at, interaction_id, decision_id)
+        Interaction(action_id, channel, outcome, at, interaction_id, decision_id)
         for interaction_id, action_id, channel, outcome, at, decision_id in rows
     ]
 
@@ -187,7 +187,7 @@ class RedisStore(RetentionSetting):
         )
         return cls(client, url=url, retention_seconds=retention_seconds, clock=clock)
 
-    def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
+    def record(self, customer_id: str, interaction: Interaction) -> bool:
         item = prepared(customer_id, interaction)
         retention = self._retention  # one read, so cutoff and TTL agree during a change
         cutoff = retention_cutoff(self._clock, retention)
@@ -197,7 +197,7 @@ class RedisStore(RetentionSetting):
             added = self._record_script(keys=customer_keys(customer_id), args=[*args, ttl_ms])
         return added == 1
 
-    def history(self, customer_id: str, since: float) -> list[StoredInteraction]:
+    def history(self, customer_id: str, since: float) -> list[Interaction]:
         check_customer_id(customer_id)
         since = max(since, retention_cutoff(self._clock, self._retention))
         entries_key, _ = customer_keys(customer_id)
@@ -224,7 +224,7 @@ class RedisStore(RetentionSetting):
 
     def snapshot(
         self, customer_id: str, since: float, with_consent: bool
-    ) -> tuple[list[StoredInteraction], dict[str, bool]]:
+    ) -> tuple[list[Interaction], dict[str, bool]]:
         check_customer_id(customer_id)
         since = max(since, retention_cutoff(self._clock, self._retention))
         entries_key, _ = customer_keys(customer_id)

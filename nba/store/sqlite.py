@@ -36,10 +36,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from nba.pipeline.types import Interaction
 from nba.store import (
     Clock,
     RetentionSetting,
-    StoredInteraction,
     StoreError,
     check_customer_id,
     checked_consent,
@@ -139,7 +139,7 @@ class SqliteStore(RetentionSetting):
         path, synchronous = parse_sqlite_url(url)
         return cls(path, retention_seconds=retention_seconds, clock=clock, synchronous=synchronous)
 
-    def record(self, customer_id: str, interaction: StoredInteraction) -> bool:
+    def record(self, customer_id: str, interaction: Interaction) -> bool:
         item = prepared(customer_id, interaction)
         cutoff = retention_cutoff(self._clock, self._retention)
         row = (
@@ -160,12 +160,12 @@ class SqliteStore(RetentionSetting):
             conn.execute("COMMIT")
         return inserted
 
-    def history(self, customer_id: str, since: float) -> list[StoredInteraction]:
+    def history(self, customer_id: str, since: float) -> list[Interaction]:
         check_customer_id(customer_id)
         since = max(since, retention_cutoff(self._clock, self._retention))
         with self._connection("history") as conn:
             rows = conn.execute(_HISTORY, (customer_id, since)).fetchall()
-        return [StoredInteraction(*row) for row in rows]
+        return [Interaction(*row) for row in rows]
 
     def update_consent(self, customer_id: str, changes: Mapping[str, bool], at: float) -> None:
         pairs = checked_consent(customer_id, changes, at)
@@ -185,18 +185,18 @@ class SqliteStore(RetentionSetting):
 
     def snapshot(
         self, customer_id: str, since: float, with_consent: bool
-    ) -> tuple[list[StoredInteraction], dict[str, bool]]:
+    ) -> tuple[list[Interaction], dict[str, bool]]:
         check_customer_id(customer_id)
         since = max(since, retention_cutoff(self._clock, self._retention))
         with self._connection("snapshot") as conn:
             if not with_consent:
                 rows = conn.execute(_HISTORY, (customer_id, since)).fetchall()
-                return [StoredInteraction(*row) for row in rows], {}
+                return [Interaction(*row) for row in rows], {}
             conn.execute("BEGIN")  # one read snapshot for both selects
             rows = conn.execute(_HISTORY, (customer_id, since)).fetchall()
             consent = conn.execute(_CONSENT, (customer_id,)).fetchall()
             conn.execute("COMMIT")
-        history = [StoredInteraction(*row) for row in rows]
+        history = [Interaction(*row) for row in rows]
         return history, {channel: bool(granted) for channel, granted in consent}
 
     def sweep(self, now: float | None = None, *, batch_size: int = SWEEP_BATCH) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nba.decide import Decider
+from nba.authoring.strategies import struct_of
 from nba.engine.durable import (
     BRANCH_BUDGET,
     DurableEngine,
@@ -20,10 +20,10 @@ from nba.engine.durable import (
 )
 from nba.engine.reference import ReferenceEngine
 from nba.errors import RuleSetError
-from nba.request import DecisionRequest
+from nba.pipeline.decider import Decider
+from nba.pipeline.types import DecisionRequest
 from nba.ruleset.loader import load_ruleset
 from nba.ruleset.ruleset import RuleSet
-from nba.strategies import struct_of
 from nba.v1 import decisioning_pb2 as pb
 from tests.helpers import BASE, action, write_rules
 

@@ -17,7 +17,8 @@ import time
 
 from store_helpers import consent_updates
 
-from nba.store import StoredInteraction, open_store
+from nba.pipeline.types import Interaction
+from nba.store import open_store
 
 RETENTION = 10 * 365 * 86400.0
 
@@ -41,7 +42,7 @@ def main(url: str, customer_id: str, prefix: str, count: int, flags: list[str]) 
         return
     now = time.time()
     for i in range(count):
-        interaction = StoredInteraction("offer", "web", 1, now + i * 1e-3, f"{prefix}-{i}")
+        interaction = Interaction("offer", "web", 1, now + i * 1e-3, f"{prefix}-{i}")
         if not store.record(customer_id, interaction):
             raise SystemExit(f"{prefix}-{i} was reported as recorded before")
     print("ok", flush=True)

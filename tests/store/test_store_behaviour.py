@@ -8,17 +8,18 @@ from dataclasses import replace
 import pytest
 from store_helpers import START, FakeClock, StoreFactory
 
-from nba.store import InteractionStore, StoredInteraction, interaction_key
+from nba.pipeline.types import Interaction
+from nba.store import InteractionStore, interaction_key
 
 CLICK, ACCEPT, REJECT = 2, 3, 5
 
 
-def make(at: float, interaction_id: str = "", action: str = "offer-1") -> StoredInteraction:
-    return StoredInteraction(action, "web", CLICK, at, interaction_id)
+def make(at: float, interaction_id: str = "", action: str = "offer-1") -> Interaction:
+    return Interaction(action, "web", CLICK, at, interaction_id)
 
 
 def test_record_then_history(store: InteractionStore) -> None:
-    interaction = StoredInteraction("offer-1", "email", ACCEPT, START - 5, "i-1", "d-1")
+    interaction = Interaction("offer-1", "email", ACCEPT, START - 5, "i-1", "d-1")
 
     assert store.record("c-1", interaction) is True
     assert store.history("c-1", since=0) == [interaction]
@@ -38,7 +39,7 @@ def test_a_retry_with_the_same_id_is_recorded_once(store: InteractionStore) -> N
 
 
 def test_without_an_id_the_interaction_key_is_the_id(store: InteractionStore) -> None:
-    interaction = StoredInteraction("offer-1", "sms", REJECT, START - 3.25)
+    interaction = Interaction("offer-1", "sms", REJECT, START - 3.25)
 
     assert store.record("c-1", interaction) is True
     assert store.record("c-1", interaction) is False
@@ -73,7 +74,7 @@ def test_history_filters_by_since_inclusive_and_is_oldest_first(store: Interacti
 
 def test_timestamps_come_back_exactly(store: InteractionStore) -> None:
     at = 1_700_000_000.123456
-    store.record("c-1", StoredInteraction("a", "web", CLICK, at, "i-1"))
+    store.record("c-1", Interaction("a", "web", CLICK, at, "i-1"))
 
     assert store.history("c-1", since=at)[0].at == at
     assert store.history("c-1", since=at + 1e-6) == []
@@ -146,7 +147,7 @@ ODD_IDS = [
 
 @pytest.mark.parametrize("odd", ODD_IDS)
 def test_odd_characters_in_ids_round_trip(store: InteractionStore, odd: str) -> None:
-    interaction = StoredInteraction(odd, odd, ACCEPT, START - 1, odd, odd)
+    interaction = Interaction(odd, odd, ACCEPT, START - 1, odd, odd)
 
     assert store.record(odd, interaction) is True
     assert store.record(odd, interaction) is False

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from store_helpers import StoreFactory, consent_updates, expected_consent
 
-from nba.store import InteractionStore, StoredInteraction
+from nba.pipeline.types import Interaction
+from nba.store import InteractionStore
 
 THREADS = 8
 PER_THREAD = 200
@@ -50,7 +51,7 @@ def test_concurrent_records_are_all_kept(make_store: StoreFactory, shared_url: s
 
     def record(n: int) -> None:
         for i in range(PER_THREAD):
-            interaction = StoredInteraction("offer", "web", 1, now + i * 1e-3, f"t{n}-{i}")
+            interaction = Interaction("offer", "web", 1, now + i * 1e-3, f"t{n}-{i}")
             assert store.record("c-1", interaction) is True
 
     run_threads(record)
@@ -76,7 +77,7 @@ def test_the_same_interaction_from_many_threads_is_recorded_once(
     def record(n: int) -> None:
         store = stores[n % len(stores)]
         for i in range(50):
-            wins[n] += store.record("c-1", StoredInteraction("offer", "web", 1, now, f"same-{i}"))
+            wins[n] += store.record("c-1", Interaction("offer", "web", 1, now, f"same-{i}"))
 
     run_threads(record)
 
@@ -91,8 +92,8 @@ def test_memory_store_is_thread_safe(make_store: StoreFactory) -> None:
 
     def record(n: int) -> None:
         for i in range(PER_THREAD):
-            wins[n] += store.record("c-1", StoredInteraction("o", "web", 1, now + i, f"t{n}-{i}"))
-            wins[n] += store.record("c-1", StoredInteraction("o", "web", 1, now, f"same-{i}"))
+            wins[n] += store.record("c-1", Interaction("o", "web", 1, now + i, f"t{n}-{i}"))
+            wins[n] += store.record("c-1", Interaction("o", "web", 1, now, f"same-{i}"))
 
     run_threads(record)
 
@@ -234,7 +235,7 @@ def test_a_busy_sqlite_store_shares_its_file_with_a_second_instance(
     def record(n: int) -> None:
         store = (first, second)[n % 2]
         for i in range(50):
-            store.record("c-1", StoredInteraction("o", "web", 1, now + i, f"t{n}-{i}"))
+            store.record("c-1", Interaction("o", "web", 1, now + i, f"t{n}-{i}"))
             store.history("c-1", since=0)
 
     run_threads(record)

@@ -7,13 +7,14 @@ from collections.abc import Mapping
 import pytest
 from store_helpers import START, FakeClock, StoreFactory
 
-from nba.store import InteractionStore, StoredInteraction
+from nba.pipeline.types import Interaction
+from nba.store import InteractionStore
 
 ODD_CHANNELS = ["1 ", "0 1", "a:b", "{web}", "顧客🙂", 'q"\\', "new\nline", " "]
 
 
-def make(at: float, interaction_id: str) -> StoredInteraction:
-    return StoredInteraction("offer-1", "web", 2, at, interaction_id)
+def make(at: float, interaction_id: str) -> Interaction:
+    return Interaction("offer-1", "web", 2, at, interaction_id)
 
 
 def test_consent_of_an_unknown_customer_is_empty(store: InteractionStore) -> None:

@@ -10,7 +10,8 @@ import redis
 from redis.crc import key_slot
 from store_helpers import START, FakeClock, StoreFactory
 
-from nba.store import StoredInteraction, StoreError
+from nba.pipeline.types import Interaction
+from nba.store import StoreError
 from nba.store.redis_store import consent_key, customer_keys
 
 CUSTOMERS = ["c-42", "a|b", "x:y", "{c}", "}c{", "a}b", "{", "}", "%7B", "顧客🙂", "{}", " "]
@@ -22,7 +23,7 @@ def record(
     """Records ids at ``at``, ``at - 1``, ... through a store with 100 s retention."""
     store = make_store(store_url, retention_seconds=100)
     for n, interaction_id in enumerate(ids):
-        store.record(customer, StoredInteraction("a", "web", 1, at - n, interaction_id))
+        store.record(customer, Interaction("a", "web", 1, at - n, interaction_id))
 
 
 @pytest.mark.redis
@@ -84,9 +85,9 @@ def test_a_shorter_window_shortens_the_ttl_on_the_next_record(
     redis_url: str, redis_client: redis.Redis, make_store: StoreFactory
 ) -> None:
     store = make_store(redis_url, retention_seconds=1000)
-    store.record("c-1", StoredInteraction("a", "web", 1, START, "i-1"))
+    store.record("c-1", Interaction("a", "web", 1, START, "i-1"))
     store.retention_seconds = 10
-    store.record("c-1", StoredInteraction("a", "web", 1, START, "i-2"))
+    store.record("c-1", Interaction("a", "web", 1, START, "i-2"))
 
     for key in customer_keys("c-1"):
         assert 9_000 < redis_client.pttl(key) <= 10_000
@@ -100,7 +101,7 @@ def test_the_keys_of_a_quiet_customer_really_expire_but_not_consent(
     the customer's last record; consent stays."""
     store = make_store(redis_url, retention_seconds=0.05, clock=time.time)
     store.update_consent("c-1", {"email": False}, at=START)
-    store.record("c-1", StoredInteraction("a", "web", 1, time.time(), "i-1"))
+    store.record("c-1", Interaction("a", "web", 1, time.time(), "i-1"))
     assert all(redis_client.exists(key) for key in customer_keys("c-1"))
 
     deadline = time.monotonic() + 5
@@ -160,7 +161,7 @@ def test_snapshot_under_either_protocol(
     redis_url: str, make_store: StoreFactory, protocol: int
 ) -> None:
     store = make_store(f"{redis_url}?protocol={protocol}")
-    interaction = StoredInteraction("a", "web", 1, START - 1, "i-1")
+    interaction = Interaction("a", "web", 1, START - 1, "i-1")
     store.record("c-1", interaction)
     store.update_consent("c-1", {"email": False, "sms": True}, at=START)
 

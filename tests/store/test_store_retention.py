@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 from store_helpers import START, FakeClock, StoreFactory
 
-from nba.store import InteractionStore, StoredInteraction
+from nba.pipeline.types import Interaction
+from nba.store import InteractionStore
 
 RETENTION = 100.0
 
 
-def make(at: float, interaction_id: str) -> StoredInteraction:
-    return StoredInteraction("offer-1", "web", 2, at, interaction_id)
+def make(at: float, interaction_id: str) -> Interaction:
+    return Interaction("offer-1", "web", 2, at, interaction_id)
 
 
 def ids(store: InteractionStore, customer_id: str) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from store_helpers import START, StoreFactory
 
-from nba.store import StoredInteraction, StoreError, interaction_key, open_store
+from nba.pipeline.types import Interaction
+from nba.store import StoreError, interaction_key, open_store
 from nba.store.sqlite import parse_sqlite_url
 
 
@@ -124,7 +125,7 @@ def test_a_version_1_file_is_upgraded_in_place(make_store: StoreFactory, tmp_pat
     store = make_store(f"sqlite:///{tmp_path}/nba.sqlite3")
     store.update_consent("c-1", {"sms": False}, at=START)
     assert store.snapshot("c-1", since=0, with_consent=True) == (
-        [StoredInteraction("offer", "web", 2, START - 1, "i-1")],
+        [Interaction("offer", "web", 2, START - 1, "i-1")],
         {"sms": False},
     )
     assert store.sweep(now=START + 3600) == 1
@@ -163,7 +164,7 @@ def test_an_unreachable_redis_is_a_store_error_without_the_password() -> None:
         with pytest.raises(StoreError, match=r"redis ping failed at redis://:\*\*\*@127.0.0.1:1/0"):
             store.ping()
         with pytest.raises(StoreError, match="redis record failed") as error:
-            store.record("c-1", StoredInteraction("a", "web", 1, START))
+            store.record("c-1", Interaction("a", "web", 1, START))
         with pytest.raises(StoreError, match="redis history failed"):
             store.history("c-1", since=0)
         with pytest.raises(StoreError, match="redis snapshot failed"):

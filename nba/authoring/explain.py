@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nba.decide import Decider
 from nba.engine.reference import term_value
-from nba.request import DecisionRequest
-from nba.respond import Decision
+from nba.pipeline.decider import Decider
+from nba.pipeline.types import Decision, DecisionRequest
 from nba.ruleset.resolve import Expr, terms_of
 from nba.ruleset.ruleset import Action, Rule, RuleSet
 

@@ -10,10 +10,10 @@ The engine says which rules hold; this stage turns that into a verdict per actio
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import attrgetter
 
-from nba.errors import Location
+from nba.pipeline.types import Candidate, Exclusion
 from nba.ruleset.ruleset import Action, Rule, RuleSet
 
 _STAGE_WORDS = {
@@ -21,29 +21,6 @@ _STAGE_WORDS = {
     "applicable": "Not applicable now",
     "suitable": "Not suitable",
 }
-
-
-@dataclass(slots=True)
-class Exclusion:
-    """Why an action was left out, in words a call-center agent can read."""
-
-    action_id: str
-    rule: str
-    reason: str
-    stage: str  # eligible applicable suitable suppressed policy channel arbitration
-    location: Location | None = None
-    channel: str = ""
-
-
-@dataclass(slots=True)
-class Candidate:
-    """An action that passed its engagement rules and no suppression."""
-
-    action: Action
-    weight: float = 1.0
-    weight_rules: list[Rule] = field(default_factory=list)
-    channels: list[str] = field(default_factory=list)  # usable, in preference order (policies)
-    channel: str = ""  # the one chosen in arbitration
 
 
 @dataclass(slots=True)

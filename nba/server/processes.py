@@ -55,11 +55,11 @@ class Ready:
 
 def serve_one(config: ServeConfig, port: int, reuse_port: bool, ready: Connection | None) -> None:
     """Load the rules, open the store, serve until SIGTERM/SIGINT; this process only."""
-    from nba.decide import history_horizon
-    from nba.reload import RuleSetHolder
-    from nba.reload import watch as watch_rules
+    from nba.pipeline.decider import history_horizon
     from nba.ruleset.loader import load_ruleset
-    from nba.service import build_server
+    from nba.server.grpc_face import build_server
+    from nba.server.reload import RuleSetHolder
+    from nba.server.reload import watch as watch_rules
     from nba.store import open_store
 
     ruleset = load_ruleset(config.rules, display_root=config.rules)

@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 from hypothesis import strategies as st
 
-from nba.request import OUTBOUND
+from nba.pipeline.types import OUTBOUND
 from nba.ruleset.model import AttributeSpec, AttributeType
 from nba.ruleset.resolve import ProfileTerm, TouchpointTerm, comparisons
 from nba.ruleset.ruleset import RuleSet
@@ -134,7 +134,7 @@ def realistic_requests(ruleset: RuleSet) -> st.SearchStrategy[pb.DecideRequest]:
     Random values alone rarely satisfy a whole action's rules, so most actions would go
     untested; realistic customers qualify for most of them. They shrink only by seed.
     """
-    from nba.customers import generate_customers
+    from nba.authoring.customers import generate_customers
 
     return st.integers(0, 2**31 - 1).map(lambda seed: next(generate_customers(ruleset, 1, seed)))
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from nba.request import DecisionRequest
-from nba.store import StoredInteraction
+from nba.pipeline.types import DecisionRequest, Interaction
 
 
 def merge_context(
     request: DecisionRequest,
-    stored: Iterable[StoredInteraction],
+    stored: Iterable[Interaction],
     stored_consent: Mapping[str, bool],
 ) -> DecisionRequest:
     """The request with the stored history and consent folded in."""
@@ -36,14 +35,14 @@ def combine_consent(request: Mapping[str, bool], stored: Mapping[str, bool]) -> 
     return combined
 
 
-def merge_history(request: DecisionRequest, stored: Iterable[StoredInteraction]) -> DecisionRequest:
+def merge_history(request: DecisionRequest, stored: Iterable[Interaction]) -> DecisionRequest:
     """The request with its interactions and the stored ones, each once, oldest first."""
     as_of = request.as_of
     stored = list(stored)
     if not stored and all(item.at <= as_of for item in request.interactions):
         return request  # nothing to merge: the common store-less case costs nothing
     seen: set[tuple[str, str, int, int]] = set()
-    merged: list[StoredInteraction] = []
+    merged: list[Interaction] = []
     for item in (*request.interactions, *stored):
         if item.at > as_of:
             continue
@@ -56,8 +55,3 @@ def merge_history(request: DecisionRequest, stored: Iterable[StoredInteraction])
         merged.append(item)
     merged.sort(key=lambda i: i.at)
     return replace(request, interactions=tuple(merged))
-
-
-def within_window(at: float, as_of: float, window_seconds: int | None) -> bool:
-    """The one definition of "in the last N days": as_of - N <= at <= as_of."""
-    return at <= as_of and (window_seconds is None or as_of - at <= window_seconds)

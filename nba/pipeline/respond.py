@@ -6,38 +6,11 @@ levers) are built as protobuf messages once per rule-set load; a response copies
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from nba.arbitrate import Scored
-from nba.engagement import Exclusion
-from nba.request import DecisionRequest
-from nba.ruleset.ruleset import Action, Fallback, Rule, RuleSet
+from nba.pipeline.types import Decision, Pick
+from nba.ruleset.ruleset import Action, Rule, RuleSet
 from nba.v1 import decisioning_pb2 as pb
 
 _TREATMENT_FIELDS = ("headline", "body", "call_to_action", "script", "subject", "url")
-
-
-@dataclass(slots=True)
-class Pick:
-    """One recommendation of a decision, before it becomes a proto."""
-
-    rank: int
-    action: Action
-    channel: str
-    scored: Scored | None  # None for a fallback
-    fallback: bool = False
-    fallback_from: Fallback | None = None
-
-
-@dataclass(slots=True)
-class Decision:
-    decision_id: str
-    ruleset_version: str
-    request: DecisionRequest
-    picks: list[Pick]
-    excluded: list[Exclusion]
-    segments: list[str]
-    fired: list[Rule] = field(default_factory=list)
 
 
 class ResponseBuilder:

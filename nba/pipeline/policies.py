@@ -24,13 +24,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from nba.engagement import Candidate, Exclusion
-from nba.request import OUTCOME_NAMES, DecisionRequest
+from nba.pipeline.types import (
+    OUTCOME_NAMES,
+    Candidate,
+    DecisionRequest,
+    Exclusion,
+    Outcome,
+    within_window,
+)
 from nba.ruleset.model import ChannelSpec, ConsentDefault, Direction, Purpose
 from nba.ruleset.ruleset import Action, Cap, Cooldown, Policies, RuleSet
 
 CONSENT_RULE = "consent"
-_ACCEPT, _COMPLAINT = 3, 6
+# Plain ints for the per-interaction loop: an enum member lookup there costs 10x a global.
+_ACCEPT, _COMPLAINT = Outcome.ACCEPT.value, Outcome.COMPLAINT.value
 
 
 def allowed(channel: ChannelSpec, purpose: Purpose, consent: Mapping[str, bool]) -> bool:
@@ -150,12 +157,14 @@ class PolicyHistory:
                 for cooldown, key in cooldown_slots.get((outcome, action_id), ()):
                     times[(cooldown.id, key)].append(at)
             if at > as_of:
-                continue  # a cap counts what happened before the decision
+                continue  # neither a cap nor a cooldown counts what comes after the decision
             slots = cap_slots.get((outcome, action_id))
             if slots is None:
                 slots = () if action_id in index.actions else unknown.get(outcome, ())
             for key, within, channel in slots:
-                if as_of - at <= within and (channel is None or channel == item.channel):
+                if within_window(at, as_of, within) and (
+                    channel is None or channel == item.channel
+                ):
                     counts[key] = counts.get(key, 0) + 1
         # (cooldown id, action or group) -> when it last triggered
         self.triggered = {

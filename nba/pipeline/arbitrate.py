@@ -14,26 +14,16 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nba.engagement import Candidate, Effects, Exclusion
-from nba.policies import RequestPolicies
+from nba.pipeline.engagement import Effects
+from nba.pipeline.policies import RequestPolicies
+from nba.pipeline.types import Candidate, Exclusion
 
 if TYPE_CHECKING:
     from nba.engine.durable import RankedChunk
-from nba.request import DecisionRequest
+from nba.pipeline.types import DecisionRequest, Scored
 from nba.ruleset.ruleset import Action, Fallback, Rule, RuleSet
-
-
-@dataclass(slots=True)
-class Scored:
-    candidate: Candidate
-    score: float
-    propensity: float
-    context_weight: float
-    value: float
-    lever: float
 
 
 def score(ruleset: RuleSet, candidate: Candidate) -> Scored:

@@ -22,12 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nba.decide import Decider
 from nba.errors import RuleSetError
+from nba.pipeline.decider import Decider
 from nba.ruleset.loader import load_ruleset
 from nba.store import InteractionStore
 
-log = logging.getLogger("nba.reload")
+log = logging.getLogger("nba.server.reload")
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired, Required
 
 from google.protobuf import struct_pb2
@@ -29,42 +28,20 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from nba.errors import RequestError, did_you_mean, pydantic_message
+from nba.pipeline.types import (
+    OUTBOUND,
+    OUTCOME_NAMES,
+    RECORDED_OUTCOMES,
+    DecisionRequest,
+    Interaction,
+)
 from nba.ruleset.model import AttributeSpec, AttributeType, known_time_zone
 from nba.ruleset.ruleset import RuleSet
-from nba.store import StoredInteraction
 from nba.v1 import decisioning_pb2 as pb
 
-OUTBOUND = "outbound"
 MAX_RESULTS_LIMIT = 100
 MAX_INTERACTIONS = 1000
-OUTCOME_NAMES = {v.number: v.name for v in pb.Outcome.DESCRIPTOR.values}
-_VALID_OUTCOMES = frozenset(OUTCOME_NAMES) - {pb.OUTCOME_UNSPECIFIED}
-
-
-@dataclass(
-    slots=True
-)  # treated as immutable (stages use dataclasses.replace); not frozen for speed
-class DecisionRequest:
-    """A request that passed validation. Times are unix seconds (UTC)."""
-
-    customer_id: str
-    profile: Mapping[str, Any]
-    lifecycle: str
-    channel: str  # the touchpoint channel, or "outbound"
-    placement: str
-    intent: str
-    interactions: tuple[StoredInteraction, ...]
-    consent: Mapping[str, bool]
-    max_results: int
-    explain: bool
-    as_of: float
-    preferred_channels: tuple[str, ...]
-    time_zone: str
-    degraded: bool = False  # the store could not be read: marketing is withheld
-
-    @property
-    def outbound(self) -> bool:
-        return self.channel == OUTBOUND
+_VALID_OUTCOMES = RECORDED_OUTCOMES
 
 
 class RequestValidator:
@@ -153,7 +130,7 @@ class RequestValidator:
         )
 
 
-def outcome_record(msg: pb.RecordOutcomeRequest, now: float) -> tuple[str, StoredInteraction]:
+def outcome_record(msg: pb.RecordOutcomeRequest, now: float) -> tuple[str, Interaction]:
     """A RecordOutcome request as (customer id, interaction); an unset time means now."""
     if not msg.customer_id:
         raise RequestError("customer_id", "is required; expected the customer's id")
@@ -169,7 +146,7 @@ def outcome_record(msg: pb.RecordOutcomeRequest, now: float) -> tuple[str, Store
             "interaction.outcome", "is unset; expected IMPRESSION, CLICK, ACCEPT, ..."
         )
     at = _seconds(item.at) if item.HasField("at") else now
-    return msg.customer_id, StoredInteraction(
+    return msg.customer_id, Interaction(
         item.action_id, item.channel, item.outcome, at, msg.interaction_id, msg.decision_id
     )
 
@@ -194,7 +171,7 @@ def consent_update(
     return msg.customer_id, dict(msg.consent), at
 
 
-def interactions(messages: Any) -> tuple[StoredInteraction, ...]:
+def interactions(messages: Any) -> tuple[Interaction, ...]:
     if len(messages) > MAX_INTERACTIONS:
         raise RequestError(
             "interactions", f"has {len(messages)} entries; expected at most {MAX_INTERACTIONS}"
@@ -213,7 +190,7 @@ def interactions(messages: Any) -> tuple[StoredInteraction, ...]:
         action_id = item.action_id
         if not action_id:
             raise RequestError(f"interactions[{i}].action_id", "is required")
-        out.append(StoredInteraction(action_id, item.channel, outcome, seconds))
+        out.append(Interaction(action_id, item.channel, outcome, seconds))
     return tuple(out)
 
 

@@ -18,13 +18,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nba.errors import EngineError, RequestError
-from nba.reload import RuleSetHolder
-from nba.request import consent_update, outcome_record
+from nba.pipeline.validate import consent_update, outcome_record
+from nba.server.reload import RuleSetHolder
 from nba.store import InteractionStore, StoreError, prepared
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 
-log = logging.getLogger("nba.service")
+log = logging.getLogger("nba.server.grpc_face")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
 # Health of the rule files themselves: NOT_SERVING while the newest files are rejected
 # (the last good set still serves, so the service's own status stays SERVING).

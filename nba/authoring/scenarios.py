@@ -24,9 +24,9 @@ from typing import Any
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nba.decide import Decider
 from nba.errors import Location, RequestError, RuleError, did_you_mean
-from nba.respond import Decision
+from nba.pipeline.decider import Decider
+from nba.pipeline.types import Decision
 from nba.ruleset.yaml_source import SourceDocument, read_document
 from nba.v1 import decisioning_pb2 as pb
 

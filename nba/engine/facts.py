@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from nba.context import within_window
-from nba.request import OUTCOME_NAMES, DecisionRequest
+from nba.pipeline.types import OUTCOME_NUMBERS, DecisionRequest, within_window
 from nba.ruleset.resolve import (
     CountTerm,
     LifecycleTerm,
@@ -24,8 +23,6 @@ from nba.ruleset.resolve import (
     TouchpointTerm,
 )
 from nba.ruleset.ruleset import RuleSet
-
-_OUTCOME_NUMBERS = {name: number for number, name in OUTCOME_NAMES.items()}
 
 # (key, window_seconds, channel) of one count term, filed under what it is scoped by.
 _CountSlot = tuple[str, int | None, str | None]
@@ -50,7 +47,7 @@ class FactBuilder:
         # lookup per interaction. Actions the rule set does not know count only toward
         # the unscoped counts of their outcome.
         self.slots: dict[tuple[int, str], tuple[_CountSlot, ...]] = {}
-        for outcome in _OUTCOME_NUMBERS.values():
+        for outcome in OUTCOME_NUMBERS.values():
             for action_id, group in self.action_group.items():
                 merged = (
                     *self.by_outcome.get(outcome, ()),
@@ -71,7 +68,7 @@ class FactBuilder:
             self.lifecycle = True
         elif isinstance(term, CountTerm):
             slot = (key, term.window_seconds, term.channel)
-            outcome = _OUTCOME_NUMBERS[term.outcome]
+            outcome = OUTCOME_NUMBERS[term.outcome]
             if term.action is not None:
                 self.by_action[(outcome, term.action)].append(slot)
             elif term.group is not None:

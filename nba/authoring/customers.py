@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from google.protobuf import json_format, struct_pb2
 
-from nba.request import OUTBOUND
+from nba.pipeline.types import OUTBOUND
 from nba.ruleset.model import AttributeSpec, AttributeType, ChannelSpec, ConsentDefault, Direction
 from nba.ruleset.resolve import ProfileTerm, TouchpointTerm, comparisons
 from nba.ruleset.ruleset import RuleSet

@@ -1,6 +1,6 @@
 """Decisions over a whole customer base: what would these rules do to our customers?
 
-`simulate` decides every customer of a JSON-lines file (see nba.customers) and counts
+`simulate` decides every customer of a JSON-lines file (see nba.authoring.customers) and counts
 what they were offered: top actions and channels overall, per lifecycle stage and per
 segment, and how often nothing or only a fallback came back. Given a second rules
 directory it decides every customer on both and counts what changed, which is the
@@ -33,9 +33,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from nba.customers import CustomerFileError, parse_line
-from nba.decide import Decider
+from nba.authoring.customers import CustomerFileError, parse_line
 from nba.errors import RequestError
+from nba.pipeline.decider import Decider
 from nba.ruleset.loader import load_ruleset
 from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb

@@ -23,13 +23,14 @@ from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
-from nba.arbitrate import Scored, arbitrate, chunk_bounds, pick_fallback
-from nba.context import merge_context
-from nba.engagement import Engagement, Exclusion, engage
 from nba.engine import RuleEngine, make_engine
-from nba.policies import PolicyHistory, PolicyStage, RequestPolicies
-from nba.request import DecisionRequest, RequestValidator
-from nba.respond import Decision, Pick, ResponseBuilder
+from nba.pipeline.arbitrate import arbitrate, chunk_bounds, pick_fallback
+from nba.pipeline.context import merge_context
+from nba.pipeline.engagement import Engagement, engage
+from nba.pipeline.policies import PolicyHistory, PolicyStage, RequestPolicies
+from nba.pipeline.respond import ResponseBuilder
+from nba.pipeline.types import Decision, DecisionRequest, Exclusion, Pick, Scored
+from nba.pipeline.validate import RequestValidator
 from nba.ruleset.ruleset import Rule, RuleSet
 from nba.store import InteractionStore, StoreError
 from nba.v1 import decisioning_pb2 as pb

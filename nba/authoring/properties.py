@@ -1,7 +1,7 @@
 """Properties every rule set must satisfy, checked on customers generated from its schema.
 
 `nba check DIR` runs them on an author's rule set. Hypothesis generates requests from the
-set's own profile schema, touchpoints, channels and actions (see nba.strategies), biased
+set's own profile schema, touchpoints, channels and actions (see nba.authoring.strategies), biased
 to the literals the rules compare with; when a property breaks it shrinks the request to
 a minimal failing customer, which is written as a request file to replay with
 `nba explain`.
@@ -33,13 +33,13 @@ from hypothesis import HealthCheck, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from nba.decide import Decider
-from nba.engagement import engage
+from nba.authoring.strategies import any_requests
 from nba.engine.reference import ReferenceEngine
-from nba.policies import allowed
-from nba.request import DecisionRequest
+from nba.pipeline.decider import Decider
+from nba.pipeline.engagement import engage
+from nba.pipeline.policies import allowed
+from nba.pipeline.types import DecisionRequest
 from nba.ruleset.ruleset import RuleSet
-from nba.strategies import any_requests
 from nba.v1 import decisioning_pb2 as pb
 
 
