@@ -3,10 +3,21 @@
 Rule-file problems are collected, not raised one at a time: a rule author fixing a file
 wants every error at once, each with where it is and what was expected.
 
-    Exception
-     ├── RuleSetError        a rule set failed to load; .errors holds every RuleError
-     ├── RequestError        a decision request is malformed; .field names the culprit
-     └── EngineError         the rule engine failed while evaluating (a bug, never input)
+    NbaError                      the root: `except NbaError` catches everything nba raises
+     ├── RuleSetError             a rule set failed to load; .errors holds every RuleError
+     ├── RequestError             a request is malformed; .field names the culprit (ValueError)
+     ├── EngineError              the rule engine failed on a valid request (a bug, never input)
+     ├── StoreError               the interaction store failed (unreachable, locked, corrupt)
+     ├── NotConfiguredError       the server lacks what a call needs (e.g. runs without a store)
+     ├── ConditionSyntaxError     a condition does not parse (nba.ruleset.conditions)
+     ├── ConditionTypeError       a condition names something unknown or mixes types
+     ├── ConditionCheckError      every type error of one condition
+     ├── CustomerFileError        a line of a customers file is not a request (authoring)
+     └── SimulationError          a simulation could not run (authoring)
+
+The condition errors are raised inside the loader and end up as RuleErrors of a
+RuleSetError; they sit under the root so a tool using the parser directly can catch them.
+The transports map each class to a status in one table (nba.server.errors).
 """
 
 from __future__ import annotations
@@ -67,7 +78,11 @@ class RuleError:
         }
 
 
-class RuleSetError(Exception):
+class NbaError(Exception):
+    """The root of every error nba raises on purpose."""
+
+
+class RuleSetError(NbaError):
     """A rule set did not load. Holds every error, sorted by location."""
 
     def __init__(self, errors: Iterable[RuleError]) -> None:
@@ -80,7 +95,7 @@ class RuleSetError(Exception):
         return "\n".join([head, *(str(e) for e in self.errors)])
 
 
-class RequestError(ValueError):
+class RequestError(NbaError, ValueError):
     """A decision request is malformed. `field` is the request path, e.g. `profile.age`."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -89,8 +104,18 @@ class RequestError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
-class EngineError(RuntimeError):
+class EngineError(NbaError, RuntimeError):
     """The rule engine failed on a valid request: a bug to report, never the caller's fault."""
+
+
+class StoreError(NbaError):
+    """The interaction store failed (unreachable, locked, corrupt). The message names the
+    operation and the store URL without its password, so it can be logged and shown to
+    operators as is."""
+
+
+class NotConfiguredError(NbaError):
+    """The server was started without what this call needs (e.g. `--store none`)."""
 
 
 def pydantic_message(kind: str, message: str, got: object, key: str = "") -> str:

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 
 from google.protobuf import json_format, struct_pb2
 
+from nba.errors import NbaError
 from nba.pipeline.types import OUTBOUND
 from nba.ruleset.model import AttributeSpec, AttributeType, ChannelSpec, ConsentDefault, Direction
 from nba.ruleset.resolve import ProfileTerm, TouchpointTerm, comparisons
@@ -67,7 +68,7 @@ OUTCOME_WEIGHTS = {
 }
 
 
-class CustomerFileError(ValueError):
+class CustomerFileError(NbaError, ValueError):
     """A line of a customers file is not a DecideRequest; str() is `path:line: why`."""
 
     def __init__(self, path: str | Path, line: int, message: str) -> None:

@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nba.authoring.customers import CustomerFileError, parse_line
-from nba.errors import RequestError
+from nba.errors import NbaError, RequestError
 from nba.pipeline.decider import Decider
 from nba.ruleset.loader import load_ruleset
 from nba.ruleset.ruleset import RuleSet
@@ -55,7 +55,7 @@ Chunk = list[tuple[int, str]]  # (line number, JSON text)
 ChunkResult = tuple[list[Row], tuple[int, str] | None, float]
 
 
-class SimulationError(RuntimeError):
+class SimulationError(NbaError, RuntimeError):
     """The simulation could not run: a worker failed to start or to decide."""
 
 

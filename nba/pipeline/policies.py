@@ -32,6 +32,7 @@ from nba.pipeline.types import (
     Outcome,
     within_window,
 )
+from nba.ruleset.durations import format_duration
 from nba.ruleset.model import ChannelSpec, ConsentDefault, Direction, Purpose
 from nba.ruleset.ruleset import Action, Cap, Cooldown, Policies, RuleSet
 
@@ -56,13 +57,6 @@ def allowed(channel: ChannelSpec, purpose: Purpose, consent: Mapping[str, bool])
 
 def when(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d")
-
-
-def window(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 # ---------------------------------------------------------------------------- history
@@ -220,7 +214,8 @@ class CapBudget:
         what = "/".join(OUTCOME_NAMES[o].lower() + "s" for o in sorted(cap.outcomes))
         scope = {"customer": "", "action": f" of {action.id}", "group": f" of {action.group}"}
         where = f" on {cap.channel}" if cap.channel else ""
-        text = f"{earlier} {what}{scope[cap.each]}{where} in the last {window(cap.within_seconds)}"
+        window = format_duration(cap.within_seconds)
+        text = f"{earlier} {what}{scope[cap.each]}{where} in the last {window}"
         if now:
             text += f" (+{now} in this decision)"
         return f"Contact cap {cap.id}: {text}, cap {cap.max}" + (
@@ -302,9 +297,10 @@ class PolicyStage:
             trigger = history.triggered.get((cooldown.id, key))
             if trigger is not None and as_of - trigger < cooldown.pause_seconds:
                 noun = OUTCOME_NAMES[cooldown.outcome].lower()
+                window = format_duration(cooldown.within_seconds)
                 text = (
                     f"Cooldown {cooldown.id}: {cooldown.count} {noun}(s) of"
-                    f" {key} within {window(cooldown.within_seconds)}, last on {when(trigger)};"
+                    f" {key} within {window}, last on {when(trigger)};"
                     f" paused until {when(trigger + cooldown.pause_seconds)}"
                 )
                 if cooldown.reason:

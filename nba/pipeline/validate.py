@@ -11,8 +11,8 @@ RequestError naming the field; the gRPC layer turns it into INVALID_ARGUMENT.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal, NotRequired, Required
+from collections.abc import Collection, Mapping
+from typing import Annotated, Any, Literal, NoReturn, NotRequired, Required
 
 from google.protobuf import struct_pb2
 from pydantic import (
@@ -58,10 +58,10 @@ class RequestValidator:
             raise RequestError("customer_id", "is required; expected the customer's id")
         lifecycle = msg.lifecycle_stage
         if lifecycle not in self.stages:
-            self._unknown("lifecycle_stage", lifecycle, self.ruleset.stages, "lifecycle stage")
+            unknown_name("lifecycle_stage", lifecycle, self.ruleset.stages, "lifecycle stage")
         channel = msg.touchpoint.channel or OUTBOUND
         if channel != OUTBOUND and channel not in self.channels:
-            self._unknown("touchpoint.channel", channel, self.ruleset.channels, "channel")
+            unknown_name("touchpoint.channel", channel, self.ruleset.channels, "channel")
         if not 0 <= msg.max_results <= MAX_RESULTS_LIMIT:
             raise RequestError(
                 "max_results", f"is {msg.max_results}; expected 0 (default) to {MAX_RESULTS_LIMIT}"
@@ -69,11 +69,11 @@ class RequestValidator:
         consent = dict(msg.consent)
         for key in consent:
             if key not in self.channels:
-                self._unknown(f'consent["{key}"]', key, self.ruleset.channels, "channel")
+                unknown_name(f'consent["{key}"]', key, self.ruleset.channels, "channel")
         preferred = tuple(msg.preferred_channels)
         for i, key in enumerate(preferred):
             if key not in self.channels:
-                self._unknown(f"preferred_channels[{i}]", key, self.ruleset.channels, "channel")
+                unknown_name(f"preferred_channels[{i}]", key, self.ruleset.channels, "channel")
         as_of = _seconds(msg.as_of) if msg.HasField("as_of") else (now or time.time())
         time_zone = msg.time_zone or self.ruleset.meta.time_zone
         if msg.time_zone and not known_time_zone(msg.time_zone):
@@ -118,16 +118,16 @@ class RequestValidator:
             return RequestError(field, "is required by the rule set's schema")
         return RequestError(field, pydantic_message(err["type"], err["msg"], err.get("input")))
 
-    @staticmethod
-    def _unknown(field: str, value: str, known: Any, what: str) -> None:
-        hint = did_you_mean(value, known)
-        shown = f"'{value}'" if value else "empty"
-        listing = ", ".join(known)
-        raise RequestError(
-            field,
-            f"{shown} is not a known {what}; expected one of {listing}"
-            + (f" ({hint})" if hint else ""),
-        )
+
+def unknown_name(field: str, value: str, known: Collection[str], what: str) -> NoReturn:
+    """Raise the one message for a name the rule set does not declare, with did-you-mean."""
+    hint = did_you_mean(value, known)
+    shown = f"'{value}'" if value else "empty"
+    raise RequestError(
+        field,
+        f"{shown} is not a known {what}; expected one of {', '.join(known)}"
+        + (f" ({hint})" if hint else ""),
+    )
 
 
 def outcome_record(msg: pb.RecordOutcomeRequest, now: float) -> tuple[str, Interaction]:
@@ -161,12 +161,7 @@ def consent_update(
         raise RequestError("consent", "is empty; expected channel -> true/false")
     for key in msg.consent:
         if key not in ruleset.channels:
-            hint = did_you_mean(key, ruleset.channels)
-            raise RequestError(
-                f'consent["{key}"]',
-                f"'{key}' is not a known channel; expected one of {', '.join(ruleset.channels)}"
-                + (f" ({hint})" if hint else ""),
-            )
+            unknown_name(f'consent["{key}"]', key, ruleset.channels, "channel")
     at = _seconds(msg.at) if msg.HasField("at") else now
     return msg.customer_id, dict(msg.consent), at
 

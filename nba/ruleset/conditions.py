@@ -15,6 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from nba.errors import NbaError
+from nba.ruleset.durations import duration_seconds
+
 # ---------------------------------------------------------------------------- syntax tree
 
 
@@ -121,7 +124,7 @@ KEYWORDS = {"and", "or", "not", "in", "between", "true", "false", "this"}
 # ---------------------------------------------------------------------------- tokens
 
 
-class ConditionSyntaxError(ValueError):
+class ConditionSyntaxError(NbaError, ValueError):
     """A condition that does not parse; `offset` is the character that is wrong."""
 
     def __init__(self, message: str, offset: int, expected: str = "") -> None:
@@ -205,7 +208,7 @@ def _token_value(kind: str, raw: str, start: int) -> object:
     if kind == "string":
         return _unescape(raw[1:-1], start)
     if kind == "duration":
-        return int(raw[:-1]) * {"d": 86400, "h": 3600, "m": 60}[raw[-1]]
+        return duration_seconds(raw)
     return raw
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from nba.errors import Location, RuleError, RuleSetError, did_you_mean, pydantic_message
 from nba.ruleset import conditions as cond
+from nba.ruleset.durations import duration_seconds
 from nba.ruleset.model import (
     ID_PATTERN,
     LIST_SECTIONS,
@@ -41,7 +42,6 @@ from nba.ruleset.model import (
     RuleSpec,
     SegmentSpec,
     Targets,
-    duration_seconds,
     expand_attribute,
 )
 from nba.ruleset.resolve import BrokenReference, ConditionCheckError, Expr, Scope, resolve

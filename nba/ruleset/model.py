@@ -33,13 +33,6 @@ Id = Annotated[StrictStr, Field(pattern=ID_PATTERN, max_length=64)]
 Condition = Annotated[StrictStr, Field(min_length=1, max_length=4000)]
 Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]*[dhm]$")]
 
-_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60}
-
-
-def duration_seconds(text: str) -> int:
-    """`30d` -> seconds. The pattern has been checked by the model already."""
-    return int(text[:-1]) * _DURATION_UNITS[text[-1]]
-
 
 class Strict(BaseModel):
     """Unknown keys are errors. Scalars use Strict* types so "5" is not silently 5."""

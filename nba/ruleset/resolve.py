@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from nba.errors import did_you_mean
+from nba.errors import NbaError, did_you_mean
 from nba.ruleset import conditions as c
+from nba.ruleset.durations import format_duration
 from nba.ruleset.model import AttributeSpec, AttributeType
 
 # ---------------------------------------------------------------------------- terms
@@ -120,7 +121,7 @@ class CountTerm:
 
     def __str__(self) -> str:
         name = {v: k for k, v in c.OUTCOME_FUNCTIONS.items()}[self.outcome]
-        args = [_format_window(self.window_seconds)] if self.window_seconds else []
+        args = [format_duration(self.window_seconds)] if self.window_seconds else []
         for tag, value in (
             ("action", self.action),
             ("group", self.group),
@@ -129,13 +130,6 @@ class CountTerm:
             if value:
                 args.append(f'{tag}="{value}"')
         return f"{name}({', '.join(args)})"
-
-
-def _format_window(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"  # pragma: no cover - windows are whole minutes by syntax
 
 
 Term = ProfileTerm | SetTerm | LifecycleTerm | TouchpointTerm | SegmentTerm | CountTerm
@@ -235,7 +229,7 @@ class BrokenReference(Exception):  # noqa: N818 - a signal, not an error to show
     """A name whose own definition is broken (and reported): skip the condition quietly."""
 
 
-class ConditionTypeError(ValueError):
+class ConditionTypeError(NbaError, ValueError):
     """A condition that parses but names something unknown or mixes types."""
 
     def __init__(self, message: str, span: c.Span, expected: str = "", hint: str = "") -> None:
@@ -253,7 +247,7 @@ TOUCHPOINT_FIELDS = ("channel", "placement", "intent")
 _ORDERING = ("<", "<=", ">", ">=")
 
 
-class ConditionCheckError(ValueError):
+class ConditionCheckError(NbaError, ValueError):
     """Every type error of one condition (each leaf is checked, not just the first)."""
 
     def __init__(self, errors: list[ConditionTypeError]) -> None:

@@ -35,6 +35,7 @@ from dataclasses import replace
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from nba.errors import StoreError
 from nba.pipeline.types import Interaction
 
 __all__ = [
@@ -50,11 +51,6 @@ SUPPORTED_SCHEMES = ("memory://", "sqlite:///path", "redis://host:port/db", "red
 
 Clock = Callable[[], float]
 """Returns the current unix time in seconds; injectable so retention can be tested."""
-
-
-class StoreError(Exception):
-    """The backend failed (unreachable, locked, corrupt). The message names the operation and
-    the store URL without its password, so it can be logged and shown to operators as is."""
 
 
 def interaction_key(customer_id: str, action_id: str, channel: str, outcome: int, at: float) -> str:
