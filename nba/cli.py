@@ -508,4 +508,4 @@ def print_decision(response: pb.DecideResponse, message: pb.DecideRequest) -> No
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

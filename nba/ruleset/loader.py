@@ -387,7 +387,9 @@ class _Assembler:
         strata = self.stratify(segment_deps, {e.item.id: e for e in segment_entries})
         last = max(strata.values(), default=-1) + 1
         rules = [
-            _with(r, index=i, stratum=strata.get(r.segment, 0) if r.kind == "segment" else last)
+            _with(
+                r, index=i, stratum=strata.get(r.segment or "", 0) if r.kind == "segment" else last
+            )
             for i, r in enumerate(rules)
         ]
         levers = tuple(
@@ -641,20 +643,20 @@ class _Assembler:
         for i, quiet in enumerate(spec.quiet_hours):
             for j, channel in enumerate(quiet.channels):
                 self.known_channel(channel, channels, entry.at("quiet_hours", i, "channels", j))
-        for kind, items in (
-            ("caps", spec.caps),
-            ("cooldowns", spec.cooldowns),
-            ("quiet_hours", spec.quiet_hours),
+        for kind, ids in (
+            ("caps", [c.id for c in spec.caps]),
+            ("cooldowns", [c.id for c in spec.cooldowns]),
+            ("quiet_hours", [q.id for q in spec.quiet_hours]),
         ):
             seen: set[str] = set()
-            for i, item in enumerate(items):
-                if item.id in seen:
+            for i, item_id in enumerate(ids):
+                if item_id in seen:
                     self.error(
                         "duplicate-id",
-                        f"{kind} id '{item.id}' is used twice; expected each id once",
+                        f"{kind} id '{item_id}' is used twice; expected each id once",
                         entry.at(kind, i, "id"),
                     )
-                seen.add(item.id)
+                seen.add(item_id)
         pause = spec.complaint_pause
         return Policies(
             stored_consent=spec.consent.stored,

@@ -30,7 +30,7 @@ ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 Id = Annotated[StrictStr, Field(pattern=ID_PATTERN, max_length=64)]
 """Ids become durable_rules property names and log fields: lowercase snake case."""
 
-Condition = Annotated[StrictStr, Field(min_length=1, max_length=4000)]
+_ConditionText = Annotated[StrictStr, Field(min_length=1, max_length=4000)]
 Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]*[dhm]$")]
 
 
@@ -135,7 +135,7 @@ def _condition_text(value: object) -> object:
     return ("true" if value else "false") if isinstance(value, bool) else value
 
 
-Condition = Annotated[Condition, BeforeValidator(_condition_text)]
+Condition = Annotated[_ConditionText, BeforeValidator(_condition_text)]
 
 
 class SegmentSpec(Strict):

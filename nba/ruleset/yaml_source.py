@@ -73,7 +73,8 @@ _RESOLVER = yaml.resolver.Resolver()
 
 
 def _looks_like_date(text: str) -> bool:
-    return _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _TIMESTAMP
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+    return tag == _TIMESTAMP
 
 
 class _Builder:
@@ -99,6 +100,7 @@ class _Builder:
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
             finally:
                 self._open.discard(id(node))
+        assert isinstance(node, yaml.ScalarNode)  # collections returned above; aliases resolved
         single_line = node.start_mark.line == node.end_mark.line
         self.sources[path] = ScalarSource(loc, node.style, single_line)
         return self._scalar(node, loc)

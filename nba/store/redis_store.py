@@ -39,7 +39,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis
@@ -195,7 +195,7 @@ class RedisStore(RetentionSetting):
         args = [item.interaction_id, encode_entry(item), repr(float(item.at)), repr(cutoff)]
         with self._errors("record"):
             added = self._record_script(keys=customer_keys(customer_id), args=[*args, ttl_ms])
-        return added == 1
+        return bool(added == 1)
 
     def history(self, customer_id: str, since: float) -> list[Interaction]:
         check_customer_id(customer_id)
@@ -235,9 +235,9 @@ class RedisStore(RetentionSetting):
         key = consent_key(customer_id)
         commands = [("ZRANGEBYSCORE", entries_key, repr(since), "+inf"), ("HGETALL", key)]
         with self._errors("snapshot"):
-            members, stored = self._pipelined(commands)
-        history = self._decode("snapshot", entries_key, decode_entries, members)
-        return history, self._decode("snapshot", key, decode_consent, stored)
+            replies = self._pipelined(commands)
+        history = self._decode("snapshot", entries_key, decode_entries, replies[0])
+        return history, self._decode("snapshot", key, decode_consent, replies[1])
 
     def sweep(self, now: float | None = None) -> int:
         """Nothing to do: the keys of a customer who stops recording expire one retention
@@ -272,9 +272,10 @@ class RedisStore(RetentionSetting):
         finally:
             pool.release(conn)
 
-    def _decode(self, operation: str, key: str, decode: Callable[[T], R], reply: T) -> R:
+    def _decode(self, operation: str, key: str, decode: Callable[[Any], R], reply: object) -> R:
         """decode(reply), a StoreError naming the key if the reply is not what this module
-        writes there."""
+        writes there. The reply is typed Any on purpose: it is whatever the server sent, and
+        checking it is exactly what decode does."""
         try:
             return decode(reply)
         except (ValueError, TypeError, AttributeError) as exc:
