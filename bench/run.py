@@ -8,7 +8,8 @@
 Parts: generate (the generated sets load, and how much of them fires), inprocess
 (latency and scaling curves), engines (durable_rules vs the reference evaluator, with a
 check that they agree), stores (Decide with SQLite and Redis against no store), grpc
-(end to end against an echo server).
+(end to end against an echo server). Not in the default run, only when named:
+instructions (CPU instructions per decision under callgrind, a few minutes).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from bench import engines, generate, grpc_e2e, inprocess, stores
+from bench import engines, generate, grpc_e2e, inprocess, instructions, stores
 from bench.common import Target, command_line, machine, show, show_targets
 
 PARTS: dict[str, Callable[[argparse.Namespace], list[Target]]] = {
@@ -26,7 +27,11 @@ PARTS: dict[str, Callable[[argparse.Namespace], list[Target]]] = {
     "engines": lambda a: engines.run(a.quick),
     "stores": lambda a: stores.run(a.quick),
     "grpc": lambda a: grpc_e2e.run(a.quick, a.workers, a.clients),
+    "instructions": lambda a: instructions.run(
+        instructions.QUICK_CALLS if a.quick else instructions.DEFAULT_CALLS
+    ),
 }
+OPTIONAL = ("instructions",)  # minutes under valgrind: run only when named
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -35,12 +40,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("parts", nargs="*", help=f"any of {', '.join(PARTS)} (default: all)")
+    parser.add_argument(
+        "parts", nargs="*", help=f"any of {', '.join(PARTS)} (default: all but instructions)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     parser.add_argument("--workers", type=int, default=1, help="grpc: server processes")
     parser.add_argument("--clients", type=int, default=2, help="grpc: load generator processes")
     args = parser.parse_args(argv)
-    parts = args.parts or list(PARTS)
+    parts = args.parts or [p for p in PARTS if p not in OPTIONAL]
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         parser.error(f"unknown part {unknown[0]!r}; expected any of {', '.join(PARTS)}")

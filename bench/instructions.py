@@ -1,0 +1,227 @@
+"""CPU instructions per decision, counted by valgrind's callgrind.
+
+    python -m bench.instructions [--calls 200,1200] [--history 20] [--explain [on|off]]
+
+Why instructions: absolute times on the shared 2-core VM this runs on move by ±30%
+between runs, so a 5% gain or loss is invisible in microseconds. The number of
+instructions a decision executes does not depend on the neighbours: it repeats to
+~0.1%, which makes a before/after comparison of a change readable.
+
+Method: the same workload script runs under `valgrind --tool=callgrind --cache-sim=no`
+twice, with A and B decisions; (total_B - total_A) / (B - A) is the cost of one
+decision, interpreter start-up, imports, rule-set loading and the warm-up cancelling
+out. The child is made deterministic: PYTHONHASHSEED=0, seeded requests, and
+`gc.collect(); gc.freeze()` after loading as `nba/reload.py` does (gc otherwise left as
+production has it). Workloads: the bundled rule set over the example requests with 20
+synthetic interactions each, explain off (the target path) and explain on; calls go
+round-robin over the requests after one warm-up pass over each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO, RULES_DIR, Target, command_line, machine, show, table
+from bench.workload import example_requests
+
+DEFAULT_CALLS = (200, 1200)
+QUICK_CALLS = (100, 600)
+HISTORY = 20
+# Where Decider lives, newest layout first; the loader stays in nba.ruleset.loader.
+_LAYOUTS = (
+    ("nba", "nba"),
+    ("nba.pipeline.decider", "nba.ruleset.loader"),
+    ("nba.decide", "nba.ruleset.loader"),
+)
+_TOTAL = re.compile(r"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    label: str
+    explain: bool
+
+
+WORKLOADS = {
+    "off": Workload("+{h} interactions, explain off (target)", False),
+    "on": Workload("+{h} interactions, explain on", True),
+}
+
+
+# ---------------------------------------------------------------------------- child
+
+
+def _ours(name: str) -> bool:
+    """Whether module `name` and its parents come from this checkout, checked before import.
+
+    The venv's editable install maps `nba.*` names this checkout lacks onto another
+    checkout's files: probing `nba.pipeline.decider` here must not import those.
+    """
+    parts = name.split(".")
+    for i in range(1, len(parts) + 1):
+        spec = importlib.util.find_spec(".".join(parts[:i]))
+        if spec is None or not Path(spec.origin or "/").resolve().is_relative_to(REPO):
+            return False
+    return True
+
+
+def _decider_and_loader() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(Decider, load_ruleset) from whichever package layout this checkout has."""
+    for decider_module, loader_module in _LAYOUTS:
+        if not (_ours(decider_module) and _ours(loader_module)):
+            continue
+        decider = getattr(importlib.import_module(decider_module), "Decider", None)
+        loader = getattr(importlib.import_module(loader_module), "load_ruleset", None)
+        if decider is not None and loader is not None:
+            return decider, loader
+    raise SystemExit("no Decider/load_ruleset found in nba, nba.pipeline.decider, nba.decide")
+
+
+def _check_origin() -> None:
+    """Every nba module loaded so far is this checkout's (not the editable install's)."""
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        ours = file is None or Path(file).resolve().is_relative_to(REPO)
+        if (name == "nba" or name.startswith("nba.")) and not ours:
+            raise SystemExit(f"{name} imported from {file}, not from {REPO}")
+
+
+def child(calls: int, history: int, explain: bool) -> None:
+    """The workload callgrind counts: load, warm up once per request, decide `calls` times."""
+    decider_class, load_ruleset = _decider_and_loader()
+    ruleset = load_ruleset(RULES_DIR)
+    decider = decider_class(ruleset, "durable")
+    requests = example_requests(ruleset, history=history, explain=explain)
+    gc.collect()
+    gc.freeze()
+    for msg in requests:
+        decider.decide(msg)
+    _check_origin()
+    count = len(requests)
+    for i in range(calls):
+        decider.decide(requests[i % count])
+
+
+# ---------------------------------------------------------------------------- parent
+
+
+def count(calls: int, history: int, explain: bool, out_dir: Path) -> int:
+    """Total instructions of one child run under callgrind."""
+    out = out_dir / f"callgrind.{calls}.{int(explain)}.out"
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--cache-sim=no",
+        f"--callgrind-out-file={out}",
+        sys.executable,
+        "-m",
+        "bench.instructions",
+        "--child",
+        str(calls),
+        "--history",
+        str(history),
+        *(["--explain", "on"] if explain else []),
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"callgrind run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    match = _TOTAL.search(out.read_text())
+    if match is None:
+        raise SystemExit(f"no summary/totals line in {out}")
+    return int(match.group(1))
+
+
+def run(
+    calls: tuple[int, int] = DEFAULT_CALLS,
+    history: int = HISTORY,
+    workloads: Sequence[str] = ("off", "on"),
+    jobs: int = 2,
+) -> list[Target]:
+    """Measure and print the table; returns no targets (there is none on instructions)."""
+    a, b = calls
+    runs = [(w, n) for w in workloads for n in (a, b)]
+    with (
+        tempfile.TemporaryDirectory(prefix="nba-callgrind-") as tmp,
+        ThreadPoolExecutor(max(1, jobs)) as pool,
+    ):
+        totals = list(
+            pool.map(lambda r: count(r[1], history, WORKLOADS[r[0]].explain, Path(tmp)), runs)
+        )
+    by_run = dict(zip(runs, totals, strict=True))
+    rows = [
+        [
+            WORKLOADS[w].label.format(h=history),
+            a,
+            b,
+            f"{by_run[w, a]:,}",
+            f"{by_run[w, b]:,}",
+            f"{(by_run[w, b] - by_run[w, a]) / (b - a):,.0f}",
+        ]
+        for w in workloads
+    ]
+    headers = ["workload (bundled rules, examples)", "calls A", "calls B"]
+    headers += ["instructions A", "instructions B", "instructions per decision"]
+    show(table(headers, rows, "Instructions per decision (callgrind, (B - A) / (calls B - A))"))
+    return []
+
+
+def _calls(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A,B (two integers), got {text!r}") from None
+    if not 0 <= a < b:
+        raise argparse.ArgumentTypeError(f"expected 0 <= A < B, got {text!r}")
+    return a, b
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--calls",
+        type=_calls,
+        default=DEFAULT_CALLS,
+        help="decisions in the two runs, A,B (default: 200,1200)",
+    )
+    parser.add_argument("--history", type=int, default=HISTORY, help="interactions added")
+    parser.add_argument(
+        "--explain",
+        nargs="?",
+        const="on",
+        default="both",
+        choices=("both", "off", "on"),
+        help="workloads: both (default), off (target only) or on (--explain alone)",
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at a time")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child is not None:
+        child(args.child, args.history, args.explain == "on")
+        return
+    started = time.monotonic()
+    workloads = ("off", "on") if args.explain == "both" else (args.explain,)
+    run(args.calls, args.history, workloads, args.jobs)
+    show(f"\nmachine: {machine()}")
+    show(f"command: {command_line()}")
+    show(f"took {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
