@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from nba.errors import EngineError, RequestError
 from nba.pipeline.validate import consent_update, outcome_record
-from nba.server.reload import RuleSetHolder
+from nba.server.reload import Listener, LoadResult, RuleSetHolder
 from nba.store import InteractionStore, StoreError, prepared
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
@@ -29,6 +29,8 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
 # Health of the rule files themselves: NOT_SERVING while the newest files are rejected
 # (the last good set still serves, so the service's own status stays SERVING).
 RULES_HEALTH = "nba.rules"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 HOST = socket.gethostname()
 
 
@@ -144,12 +146,17 @@ def build_server(
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()
-    serving = health_pb2.HealthCheckResponse.SERVING
-    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
-    status = serving if holder.loaded else not_serving
+    status = SERVING if holder.loaded else NOT_SERVING
     for name in ("", SERVICE_NAME, RULES_HEALTH):
         health_servicer.set(name, status)
-    holder.on_change = lambda good: health_servicer.set(
-        RULES_HEALTH, serving if good else not_serving
-    )
+    holder.add_listener(rules_health(health_servicer))
     return Running(server, bound, health_servicer)
+
+
+def rules_health(health_servicer: health.HealthServicer) -> Listener:
+    """The listener keeping `nba.rules` SERVING after a good load, NOT_SERVING after a bad one."""
+
+    def update(result: LoadResult) -> None:
+        health_servicer.set(RULES_HEALTH, SERVING if result.loaded else NOT_SERVING)
+
+    return update
