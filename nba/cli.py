@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nba.errors import RequestError, RuleSetError
-from nba.server.processes import NO_STORE
+from nba.server import NO_STORE
 
 if TYPE_CHECKING:
     from nba.pipeline.decider import Decider

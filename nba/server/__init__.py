@@ -15,3 +15,8 @@ into the service; everything a transport shares lives in the service, not in the
     processes.py  `nba serve`: one process or forked workers sharing a port, signals,
                   restarts, the store sweeper
 """
+
+# `--store none`: serve stateless, every request carrying the history it needs. Defined
+# here so the CLI can name it in its help without importing processes.py (multiprocessing
+# costs every nba command ~20 ms at import).
+NO_STORE = "none"

@@ -30,13 +30,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nba.server import NO_STORE
+
 if TYPE_CHECKING:  # annotations only: the serving code is imported where it serves
     from nba.ruleset.ruleset import RuleSet
     from nba.store import InteractionStore
 
 log = logging.getLogger("nba")
 
-NO_STORE = "none"  # stateless: every request carries the history it needs
 RESTART_PAUSE_SECONDS = 1.0  # a worker that keeps crashing is not restarted in a hot loop
 
 

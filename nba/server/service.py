@@ -30,7 +30,6 @@ Where the next pieces plug in, so that every transport gets them at once:
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -38,12 +37,11 @@ from dataclasses import dataclass
 
 from nba.errors import EngineError, NotConfiguredError
 from nba.pipeline.validate import consent_update, outcome_record
-from nba.server.processes import NO_STORE
+from nba.server import NO_STORE
 from nba.server.reload import RuleSetHolder
 from nba.store import Clock, InteractionStore, prepared
 from nba.v1 import decisioning_pb2 as pb
 
-log = logging.getLogger(__name__)
 HOST = socket.gethostname()
 NO_STORE_MESSAGE = f"this server runs without an interaction store (--store {NO_STORE})"
 
