@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nba.errors import RequestError, RuleSetError
+from nba.server import NO_STORE
 
 if TYPE_CHECKING:
     from nba.pipeline.decider import Decider
@@ -93,8 +94,8 @@ def serve(
     store: Annotated[
         str,
         typer.Option(
-            help="Interaction store: sqlite:///PATH, redis://HOST:PORT/DB, memory://, or none"
-            " (stateless: requests carry their history)."
+            help="Interaction store: sqlite:///PATH, redis://HOST:PORT/DB, memory://, or"
+            f" {NO_STORE} (stateless: requests carry their history)."
         ),
     ] = DEFAULT_STORE,
     engine: Annotated[EngineKind, typer.Option(help="Rule engine.")] = EngineKind.DURABLE,
@@ -125,7 +126,7 @@ def serve(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
-    ruleset = _ruleset(rules)  # all that can be wrong is checked here, before any worker
+    ruleset = _served_ruleset(rules)  # all that can be wrong is checked here, before any worker
     if workers < 1:
         err.print("--workers: expected 1 or more")
         raise typer.Exit(2)
@@ -136,13 +137,24 @@ def serve(
         )
         raise typer.Exit(2)
     try:
-        if store != "none":
+        if store != NO_STORE:
             open_store(store, retention_seconds=history_horizon(ruleset)).close()
     except (ValueError, StoreError) as exc:
         err.print(f"--store: {exc}", markup=False)
         raise typer.Exit(2) from None
     config = ServeConfig(rules, host, port, store, engine.value, threads, sweep_every, watch)
-    raise typer.Exit(run(config, workers))
+    raise typer.Exit(run(config, workers, ruleset))  # the workers inherit the parsed set
+
+
+def _served_ruleset(rules: Path) -> RuleSet:
+    """The rule set `nba serve` parses once for all its workers (logged), or exit 1."""
+    from nba.server.reload import load_rules
+
+    try:
+        return load_rules(rules)
+    except RuleSetError as exc:
+        err.print(exc.report(), markup=False)
+        raise typer.Exit(1) from None
 
 
 # ---------------------------------------------------------------------------- validate

@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from nba.errors import EngineError
 from nba.server.grpc_face import RULES_HEALTH, build_server
-from nba.server.reload import RuleSetHolder, watch
+from nba.server.reload import LoadResult, RuleSetHolder, watch
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 from tests.conftest import RULES, example
@@ -201,3 +201,40 @@ def test_reloads_do_not_leak_the_replaced_rule_sets(tmp_path: Path) -> None:
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     holder.close()
     assert grown_mb < 60, f"memory grew {grown_mb:.0f} MB over 30 reloads"
+
+
+def test_every_listener_hears_every_load_and_a_failing_one_stops_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = copy_rules(tmp_path)
+    cards = rules / CARDS
+    original = cards.read_text()
+    holder = RuleSetHolder(rules, "reference")
+    broken_heard: list[LoadResult] = []
+    heard: list[LoadResult] = []
+
+    def broken_listener(result: LoadResult) -> None:
+        broken_heard.append(result)
+        raise RuntimeError("a listener with a bug")
+
+    holder.add_listener(broken_listener)  # first: the one after it must still hear
+    holder.add_listener(heard.append)
+    first = holder.load()
+    cards.write_text(original.replace("value: 120", "value: 121", 1))
+    assert holder.reload()  # the failing listener does not fail the reload
+    second = holder.current.version
+    cards.write_text(original + "\n  - id: [broken\n")
+    assert not holder.reload()
+    holder.close()
+
+    assert broken_heard == heard
+    assert [(r.loaded, r.serving) for r in heard] == [
+        (True, first.version),
+        (True, second),
+        (False, second),  # rejected: the last good set still serves
+    ]
+    assert second != first.version
+    assert heard[0].errors == heard[1].errors == ()
+    assert any(re.match(r".*actions/cards\.yaml:\d+:\d+: ", e) for e in heard[2].errors)
+    failures = [r for r in caplog.records if "rule-set listener failed" in r.getMessage()]
+    assert len(failures) == 3 and all(r.exc_info for r in failures)

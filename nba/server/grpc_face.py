@@ -1,120 +1,78 @@
-"""The gRPC service: DecisionService, plus the standard health and reflection services.
+"""The gRPC face: DecisionService over gRPC, plus the standard health and reflection services.
 
-A malformed request gets INVALID_ARGUMENT naming the field and changes nothing; an
-engine failure (a bug, never the caller's fault) gets INTERNAL and is logged.
+Each RPC is one call into the transport-neutral DecisionService (service.py); a failure
+becomes a status through the one error table (errors.py): a malformed request gets
+INVALID_ARGUMENT naming the field and changes nothing, an engine failure (a bug, never the
+caller's fault) gets INTERNAL and its traceback goes to the log. The `nba.rules` health
+name follows the rule files: the holder tells this face's listener about every reload.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
-import time
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from nba.errors import EngineError, RequestError
-from nba.pipeline.validate import consent_update, outcome_record
-from nba.server.reload import RuleSetHolder
-from nba.store import InteractionStore, StoreError, prepared
+from nba.server.errors import reported
+from nba.server.reload import Listener, LoadResult, RuleSetHolder
+from nba.server.service import DecisionService
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 
-log = logging.getLogger("nba.server.grpc_face")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
 # Health of the rule files themselves: NOT_SERVING while the newest files are rejected
 # (the last good set still serves, so the service's own status stays SERVING).
 RULES_HEALTH = "nba.rules"
-HOST = socket.gethostname()
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+Request = TypeVar("Request", bound=Message)
+Response = TypeVar("Response", bound=Message)
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
-    def __init__(self, holder: RuleSetHolder) -> None:
-        self.holder = holder
+    """Each RPC: one service call; an exception becomes the status the error table says."""
+
+    def __init__(self, service: DecisionService) -> None:
+        self.service = service
 
     def Decide(self, request: pb.DecideRequest, context: grpc.ServicerContext) -> pb.DecideResponse:
-        with self.holder.lease() as decider:  # the whole request uses one rule set
-            try:
-                return decider.decide(request)
-            except RequestError as exc:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            except EngineError:
-                log.exception("engine failure on version %s", decider.version)
-                context.abort(
-                    grpc.StatusCode.INTERNAL, "the rule engine failed; see the server log"
-                )
-        raise AssertionError("unreachable")  # pragma: no cover - abort raises
-
-    def _store(self, context: grpc.ServicerContext) -> InteractionStore:
-        store = self.holder.store
-        if store is None:
-            context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "this server runs without an interaction store (--store none)",
-            )
-        assert store is not None  # abort raises
-        return store
-
-    @staticmethod
-    def _unavailable(context: grpc.ServicerContext, rpc: str, exc: StoreError) -> None:
-        log.error("%s failed: %s", rpc, exc)
-        context.abort(grpc.StatusCode.UNAVAILABLE, "the interaction store is unavailable")
+        return _answer("Decide", self.service.decide, request, context)
 
     def RecordOutcome(
         self, request: pb.RecordOutcomeRequest, context: grpc.ServicerContext
     ) -> pb.RecordOutcomeResponse:
-        store = self._store(context)
-        try:
-            customer_id, interaction = outcome_record(request, time.time())
-        except RequestError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        interaction = prepared(customer_id, interaction)
-        try:
-            recorded = store.record(customer_id, interaction)
-        except StoreError as exc:
-            self._unavailable(context, "RecordOutcome", exc)
-        return pb.RecordOutcomeResponse(
-            recorded=recorded, interaction_id=interaction.interaction_id
-        )
+        return _answer("RecordOutcome", self.service.record_outcome, request, context)
 
     def UpdateConsent(
         self, request: pb.UpdateConsentRequest, context: grpc.ServicerContext
     ) -> pb.UpdateConsentResponse:
-        store = self._store(context)
-        try:
-            customer_id, changes, at = consent_update(
-                request, self.holder.current.ruleset, time.time()
-            )
-            store.update_consent(customer_id, changes, at)
-            return pb.UpdateConsentResponse(consent=store.consent(customer_id))
-        except RequestError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except StoreError as exc:
-            self._unavailable(context, "UpdateConsent", exc)
-        raise AssertionError("unreachable")  # pragma: no cover - abort raises
+        return _answer("UpdateConsent", self.service.update_consent, request, context)
 
     def GetRuleSetStatus(
         self, request: pb.GetRuleSetStatusRequest, context: grpc.ServicerContext
     ) -> pb.RuleSetStatus:
-        decider = self.holder.current
-        ruleset = decider.ruleset
-        state = self.holder.state
-        status = pb.RuleSetStatus(
-            ruleset_version=ruleset.version,
-            actions=len(ruleset.actions),
-            rules=len(ruleset.rules),
-            segments=len(ruleset.segments),
-            last_reload_errors=state.last_errors,
-            worker=f"{HOST}:{os.getpid()}",  # per call: a forked worker has its own pid
-        )
-        status.loaded_at.FromNanoseconds(int(state.loaded_at * 1e9))
-        if state.last_attempt_at:
-            status.last_reload_at.FromNanoseconds(int(state.last_attempt_at * 1e9))
-        return status
+        return _answer("GetRuleSetStatus", self.service.status, request, context)
+
+
+def _answer(
+    rpc: str,
+    call: Callable[[Request], Response],
+    request: Request,
+    context: grpc.ServicerContext,
+) -> Response:
+    try:
+        return call(request)
+    except Exception as exc:  # every failure, expected or a bug, answers through the table
+        failure = reported(exc, rpc)
+        context.abort(failure.grpc_code, failure.client_message(exc))
+        raise AssertionError("unreachable") from exc  # pragma: no cover - abort raises
 
 
 @dataclass
@@ -134,7 +92,8 @@ def build_server(
     """A started server on host:port (port 0 picks a free one) with health and reflection."""
     options = [("grpc.so_reuseport", 1 if reuse_port else 0)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=options)
-    pb_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(holder), server)
+    servicer = DecisionServicer(DecisionService(holder))
+    pb_grpc.add_DecisionServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -144,12 +103,17 @@ def build_server(
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()
-    serving = health_pb2.HealthCheckResponse.SERVING
-    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
-    status = serving if holder.loaded else not_serving
+    status = SERVING if holder.loaded else NOT_SERVING
     for name in ("", SERVICE_NAME, RULES_HEALTH):
         health_servicer.set(name, status)
-    holder.on_change = lambda good: health_servicer.set(
-        RULES_HEALTH, serving if good else not_serving
-    )
+    holder.add_listener(rules_health(health_servicer))
     return Running(server, bound, health_servicer)
+
+
+def rules_health(health_servicer: health.HealthServicer) -> Listener:
+    """The listener keeping `nba.rules` SERVING after a good load, NOT_SERVING after a bad one."""
+
+    def update(result: LoadResult) -> None:
+        health_servicer.set(RULES_HEALTH, SERVING if result.loaded else NOT_SERVING)
+
+    return update

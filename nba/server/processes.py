@@ -1,13 +1,17 @@
 """Running the service: one process, or several sharing one port.
 
 durable_rules never releases the GIL, so threads cannot add decision throughput; more
-processes can. With `--workers N` the parent checks the rules once, reserves the port
-(SO_REUSEPORT), and forks N workers before any gRPC server or channel exists (gRPC is
-not fork-safe once started). Each worker compiles its own engine, opens its own store
-connection and serves on the shared port; the kernel spreads new connections across
-them, so a client should open several channels to use every worker (balancing is per
-connection, not per call). The parent logs one ready line once every worker is up,
-forwards SIGTERM/SIGINT (stop) and SIGHUP (reload), and restarts a worker that dies.
+processes can. With `--workers N` the parent parses and checks the rules once, reserves
+the port (SO_REUSEPORT), and forks N workers before any gRPC server or channel exists
+(gRPC is not fork-safe once started). Each worker inherits the parsed rule set through
+the fork (no worker reads the files at startup), compiles its own engine from it
+(durable_rules state cannot be shared across processes), opens its own store connection
+and serves on the shared port; the kernel spreads new connections across them, so a
+client should open several channels to use every worker (balancing is per connection,
+not per call). The parent logs one ready line once every worker is up, forwards
+SIGTERM/SIGINT (stop) and SIGHUP (reload: each worker rereads the files), and restarts a
+worker that dies; a replacement reads the files itself, as they are then (the set parsed
+at startup may be stale by now).
 """
 
 from __future__ import annotations
@@ -24,10 +28,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nba.server import NO_STORE
+
+if TYPE_CHECKING:  # annotations only: the serving code is imported where it serves
+    from nba.ruleset.ruleset import RuleSet
+    from nba.store import InteractionStore
 
 log = logging.getLogger("nba")
 
-NO_STORE = "none"  # stateless: every request carries the history it needs
 RESTART_PAUSE_SECONDS = 1.0  # a worker that keeps crashing is not restarted in a hot loop
 
 
@@ -53,23 +63,32 @@ class Ready:
     engine: str
 
 
-def serve_one(config: ServeConfig, port: int, reuse_port: bool, ready: Connection | None) -> None:
-    """Load the rules, open the store, serve until SIGTERM/SIGINT; this process only."""
+def serve_one(
+    config: ServeConfig,
+    port: int,
+    reuse_port: bool,
+    ready: Connection | None,
+    ruleset: RuleSet | None = None,
+) -> None:
+    """Compile the rules, open the store, serve until SIGTERM/SIGINT; this process only.
+
+    `ruleset` is the set the caller already parsed (None: read the files here).
+    """
     from nba.pipeline.decider import history_horizon
-    from nba.ruleset.loader import load_ruleset
     from nba.server.grpc_face import build_server
-    from nba.server.reload import RuleSetHolder
+    from nba.server.reload import RuleSetHolder, load_rules
     from nba.server.reload import watch as watch_rules
     from nba.store import open_store
 
-    ruleset = load_ruleset(config.rules, display_root=config.rules)
+    if ruleset is None:
+        ruleset = load_rules(config.rules)
     store = (
         None
         if config.store == NO_STORE
         else open_store(config.store, retention_seconds=history_horizon(ruleset))
     )
     holder = RuleSetHolder(config.rules, config.engine, store)
-    decider = holder.load()
+    decider = holder.load(ruleset)
     running = build_server(holder, config.host, port, config.threads, reuse_port=reuse_port)
     stopped = threading.Event()
     # Handlers only set the event: a second signal during the graceful stop must not
@@ -113,12 +132,12 @@ def _log_ready(config: ServeConfig, report: Ready, workers: int) -> None:
     )
 
 
-def _sweep_forever(store: object, every: float, stopped: threading.Event) -> None:
+def _sweep_forever(store: InteractionStore, every: float, stopped: threading.Event) -> None:
     """Trim the history of customers who went quiet (recording trims only the active ones)."""
     sweeper = logging.getLogger("nba.store")
     while not stopped.wait(every):
         try:
-            removed = store.sweep()  # type: ignore[attr-defined]
+            removed = store.sweep()
         except Exception:  # a store outage must not kill the sweeper; the next run retries
             sweeper.exception("sweep of expired history failed")
             continue
@@ -145,25 +164,32 @@ def reserved_port(host: str, port: int) -> Iterator[int]:
 class Supervisor:
     """Starts the workers, keeps them running, and stops them on a signal."""
 
-    def __init__(self, config: ServeConfig, workers: int, port: int) -> None:
+    def __init__(
+        self, config: ServeConfig, workers: int, port: int, ruleset: RuleSet | None
+    ) -> None:
         self.config = config
         self.count = workers
         self.port = port
+        self.ruleset = ruleset  # parsed by the parent, for the first workers only
         self.context = multiprocessing.get_context("fork")
         self.workers: list[multiprocessing.process.BaseProcess] = []
         self.stopping = threading.Event()
 
-    def start_worker(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+    def start_worker(
+        self, ruleset: RuleSet | None = None
+    ) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+        """A forked worker; it inherits `ruleset` (None: it reads the files itself)."""
         receive, send = self.context.Pipe(duplex=False)
         process = self.context.Process(
-            target=_worker_main, args=(self.config, self.port, send), daemon=False
+            target=_worker_main, args=(self.config, self.port, send, ruleset), daemon=False
         )
         process.start()
         send.close()
         return process, receive
 
     def run(self) -> int:
-        started = [self.start_worker() for _ in range(self.count)]
+        started = [self.start_worker(self.ruleset) for _ in range(self.count)]
+        self.ruleset = None  # replacements read the files: the workers may have reloaded
         reports = []
         for process, receive in started:
             report = _await_ready(process, receive)
@@ -220,15 +246,20 @@ def _await_ready(process: multiprocessing.process.BaseProcess, receive: Connecti
     return None
 
 
-def _worker_main(config: ServeConfig, port: int, ready: Connection) -> None:
+def _worker_main(
+    config: ServeConfig, port: int, ready: Connection, ruleset: RuleSet | None
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    serve_one(config, port, reuse_port=True, ready=ready)
+    serve_one(config, port, reuse_port=True, ready=ready, ruleset=ruleset)
 
 
-def serve(config: ServeConfig, workers: int) -> int:
-    """Serve with `workers` processes (1: in this process). Returns the exit status."""
+def serve(config: ServeConfig, workers: int, ruleset: RuleSet | None = None) -> int:
+    """Serve with `workers` processes (1: in this process). Returns the exit status.
+
+    `ruleset` is the set already parsed from `config.rules` (None: each worker reads it).
+    """
     if workers <= 1:
-        serve_one(config, config.port, reuse_port=False, ready=None)
+        serve_one(config, config.port, reuse_port=False, ready=None, ruleset=ruleset)
         return 0
     with reserved_port(config.host, config.port) as port:
-        return Supervisor(config, workers, port).run()
+        return Supervisor(config, workers, port, ruleset).run()

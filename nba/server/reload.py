@@ -9,6 +9,11 @@ errors are logged with file:line and kept for the status RPC and the health serv
 Requests hold a lease on the Decider they use. A replaced Decider is closed (its
 durable_rules rulesets freed, ~1 MB per 40 rules) when its last lease ends: never
 while a request still runs on it, never leaked across reloads.
+
+Whoever cares about the outcome of a load (each transport's health service) registers a
+listener with `add_listener`; every listener hears every load and reload, and one that
+fails is logged without stopping the others or the reload. Every parse of the rule files
+by the server goes through `load_rules`, which logs one "loaded rule set" line per parse.
 """
 
 from __future__ import annotations
@@ -25,11 +30,43 @@ from pathlib import Path
 from nba.errors import RuleSetError
 from nba.pipeline.decider import Decider
 from nba.ruleset.loader import load_ruleset
+from nba.ruleset.ruleset import RuleSet
 from nba.store import InteractionStore
 
 log = logging.getLogger("nba.server.reload")
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+def load_rules(rules_dir: str | Path) -> RuleSet:
+    """Parse and check the rule files (no engine yet), logging what was loaded.
+
+    The one loader of the server: the log line counts the parses, and `nba serve` makes
+    one at startup whatever the number of workers (they inherit it), plus one per reload.
+    """
+    started = time.perf_counter()
+    ruleset = load_ruleset(rules_dir, display_root=rules_dir)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    log.info(
+        "loaded rule set %s from %s (%s) in %.0f ms",
+        ruleset.version,
+        rules_dir,
+        ruleset.summary(),
+        elapsed_ms,
+    )
+    return ruleset
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one load or reload of the rule files came to, as each listener hears it."""
+
+    loaded: bool  # the files were accepted and now serve
+    serving: str | None  # the version serving afterwards (the last good one after a rejection)
+    errors: tuple[str, ...] = ()  # why the files were rejected; empty when loaded
+
+
+Listener = Callable[[LoadResult], None]
 
 
 @dataclass
@@ -58,13 +95,12 @@ class RuleSetHolder:
         rules_dir: str | Path,
         engine: str = "durable",
         store: InteractionStore | None = None,
-        on_change: Callable[[bool], None] | None = None,
     ) -> None:
         self.rules_dir = Path(rules_dir)
         self.engine = engine
         self.store = store
         self.state = ReloadState()
-        self.on_change = on_change  # called with True after a good load, False after a bad one
+        self._listeners: list[Listener] = []
         self._reload_lock = threading.Lock()  # one compilation at a time
         self._lease_lock = threading.Lock()  # guards _serving and the lease counts
         self._serving: _Lease | None = None
@@ -98,14 +134,20 @@ class RuleSetHolder:
             if finished:
                 self._close(lease.decider)
 
-    def build(self) -> Decider:
-        """Compile the rules directory into a new Decider, without touching the serving one."""
-        ruleset = load_ruleset(self.rules_dir, display_root=self.rules_dir)
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener` after every load and reload, from the thread that ran it."""
+        self._listeners.append(listener)
+
+    def build(self, ruleset: RuleSet | None = None) -> Decider:
+        """Compile a new Decider, without touching the serving one: from `ruleset` when
+        given (already parsed, e.g. by the parent of forked workers), else from the files."""
+        if ruleset is None:
+            ruleset = load_rules(self.rules_dir)
         return Decider(ruleset, self.engine, self.store)
 
-    def load(self) -> Decider:
+    def load(self, ruleset: RuleSet | None = None) -> Decider:
         """The first load: errors propagate (there is nothing to keep serving)."""
-        decider = self.build()
+        decider = self.build(ruleset)
         self._swap(decider)
         return decider
 
@@ -133,9 +175,9 @@ class RuleSetHolder:
     def _rejected(self, errors: list[str], report: str) -> bool:
         self.state.failures += 1
         self.state.last_errors = errors
-        serving = self._serving.decider.version if self._serving else "none"
-        log.error("rule files rejected, still serving version %s:\n%s", serving, report)
-        self._notify(False)
+        serving = self._serving.decider.version if self._serving else None
+        log.error("rule files rejected, still serving version %s:\n%s", serving or "none", report)
+        self._notify(LoadResult(False, serving, tuple(errors)))
         return False
 
     def _swap(self, decider: Decider) -> None:
@@ -155,7 +197,7 @@ class RuleSetHolder:
         gc.freeze()
         self.state.loaded_at = time.time()
         self.state.last_errors = []
-        self._notify(True)
+        self._notify(LoadResult(True, decider.version))
 
     def close(self) -> None:
         """Close the serving Decider (at shutdown, once no request runs)."""
@@ -171,9 +213,12 @@ class RuleSetHolder:
         except Exception:  # freeing memory must never fail a request
             log.exception("could not close rule set %s", decider.version)
 
-    def _notify(self, healthy: bool) -> None:
-        if self.on_change is not None:
-            self.on_change(healthy)
+    def _notify(self, result: LoadResult) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(result)
+            except Exception:  # one broken listener must not silence the others
+                log.exception("a rule-set listener failed (%r)", listener)
 
 
 def watch(holder: RuleSetHolder, stop: threading.Event, debounce_ms: int = 300) -> None:
