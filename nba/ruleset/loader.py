@@ -638,6 +638,10 @@ class _Assembler:
             self.known_channel(cap.channel, channels, entry.at("caps", i, "channel"))
             for j, group in enumerate(cap.groups):
                 self.known_group(group, groups, entry.at("caps", i, "groups", j))
+        for i, cooldown in enumerate(spec.cooldowns):
+            self.known_channel(cooldown.channel, channels, entry.at("cooldowns", i, "channel"))
+            for j, channel in enumerate(cooldown.channels):
+                self.known_channel(channel, channels, entry.at("cooldowns", i, "channels", j))
         for i, quiet in enumerate(spec.quiet_hours):
             for j, channel in enumerate(quiet.channels):
                 self.known_channel(channel, channels, entry.at("quiet_hours", i, "channels", j))
@@ -684,6 +688,7 @@ class _Assembler:
                     c.purpose,
                     c.reason,
                     entry.at("cooldowns", i),
+                    (c.channel,) if c.channel is not None else c.channels,
                 )
                 for i, c in enumerate(spec.cooldowns)
             ),

@@ -298,7 +298,11 @@ class CapSpec(Strict):
 
 
 class CooldownSpec(Strict):
-    """After `count` interactions with `outcome` within the window, pause for `pause`."""
+    """After `count` interactions with `outcome` within the window, pause for `pause`.
+
+    With `channel` (or `channels`) only interactions on those channels count, and the
+    action rests only there: it stays free on every other channel.
+    """
 
     id: Id
     outcome: Outcome
@@ -307,7 +311,18 @@ class CooldownSpec(Strict):
     pause: Duration
     each: Literal["action", "group"] = "action"
     purpose: Purpose | None = None
+    channel: Id | None = None
+    channels: tuple[Id, ...] = ()
     reason: str = ""
+
+    @model_validator(mode="after")
+    def _one_way_to_name_channels(self) -> CooldownSpec:
+        if self.channel is not None and self.channels:
+            raise ValueError(
+                "a cooldown names `channel` or `channels`, not both;"
+                " expected `channel: web` or `channels: [web, email]`"
+            )
+        return self
 
 
 class ComplaintPauseSpec(Strict):

@@ -121,6 +121,7 @@ class Cooldown:
     purpose: str | None
     reason: str
     location: Location
+    channels: tuple[str, ...] = ()  # counted and paused only on these; () is every channel
 
 
 @dataclass(frozen=True, slots=True)

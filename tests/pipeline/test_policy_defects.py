@@ -1,0 +1,150 @@
+"""Contact-policy and explanation defects, each pinned through the real pipeline.
+
+Channel-limited cooldowns, caps on non-impression outcomes, the file:line of every
+exclusion, outcomes stamped slightly ahead of the server clock, and a reason for every
+recommendation. Rule sets are written inline; decisions go through `Decider.decide`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nba.authoring.strategies import struct_of
+from nba.errors import RuleSetError
+from nba.pipeline.decider import Decider
+from nba.ruleset.loader import load_ruleset
+from nba.v1 import decisioning_pb2 as pb
+from tests.helpers import BASE, action, write_rules
+
+REPO = Path(__file__).resolve().parents[2]
+AS_OF = 1_800_000_000  # 2027-01-15T08:00:00Z
+HOUR, DAY = 3600, 86400
+BASE_WITH_SMS = BASE + "  - id: sms\n    direction: outbound\n"
+ALL_CHANNELS = ("web", "email", "call_center", "postal_mail", "sms")
+ACTIONS = (
+    "actions:\n"
+    + action("gold", value=100, channels=ALL_CHANNELS)
+    + action("basic", value=50, channels=ALL_CHANNELS)
+    + action("loan", group="loans", value=40, channels=ALL_CHANNELS)
+    + action("once", group="once", value=30, extra="one_time: true")
+)
+
+
+def decider_for(tmp_path: Path, policies: str, actions: str = ACTIONS, **kw: object) -> Decider:
+    directory = write_rules(
+        tmp_path, {"base.yaml": BASE_WITH_SMS, "actions.yaml": actions, "policies.yaml": policies}
+    )
+    return Decider(load_ruleset(directory, display_root="rules"), **kw)  # type: ignore[arg-type]
+
+
+def request(channel: str = "web", as_of: int | None = AS_OF, **fields: object) -> pb.DecideRequest:
+    msg = pb.DecideRequest(customer_id="c1", lifecycle_stage="active", explain=True, **fields)  # type: ignore[arg-type]
+    msg.profile.CopyFrom(struct_of({"age": 30}))
+    msg.touchpoint.channel = channel
+    if as_of is not None:
+        msg.as_of.FromSeconds(as_of)
+    return msg
+
+
+def happened(
+    msg: pb.DecideRequest, action_id: str, outcome: int, ago: float, channel: str = "web"
+) -> None:
+    """An interaction `ago` seconds before AS_OF (negative: after it)."""
+    item = msg.interactions.add(action_id=action_id, channel=channel, outcome=outcome)
+    item.at.FromNanoseconds(int((AS_OF - ago) * 1e9))
+
+
+def decide(
+    decider: Decider, msg: pb.DecideRequest
+) -> tuple[dict[str, str], dict[str, pb.Exclusion]]:
+    response = decider.decide(msg)
+    return (
+        {r.action_id: r.channel for r in response.recommendations},
+        {e.action_id: e for e in response.excluded},
+    )
+
+
+# ------------------------------------------------------------- 1. channel cooldowns
+
+WEB_REST = """
+arbitration:
+  max_results: 5
+policies:
+  cooldowns:
+    - id: web_rest
+      outcome: impression
+      count: 3
+      within: 7d
+      pause: 7d
+      channel: web
+      reason: Three views on the web in a week; rest it there.
+"""
+
+
+@pytest.fixture(scope="module")
+def web_rest(tmp_path_factory: pytest.TempPathFactory) -> Decider:
+    return decider_for(tmp_path_factory.mktemp("web_rest"), WEB_REST)
+
+
+def test_a_channel_cooldown_rests_the_action_on_that_channel_only(web_rest: Decider) -> None:
+    msg = request("web")
+    for days in (1, 2, 3):
+        happened(msg, "gold", pb.IMPRESSION, days * DAY, channel="web")
+    offered, excluded = decide(web_rest, msg)
+    assert "gold" not in offered and "basic" in offered
+    assert excluded["gold"].rule == "cooldowns.web_rest"
+    assert excluded["gold"].channel == "web"
+    assert "on web" in excluded["gold"].reason
+    assert "resting on web until 2027-01-21" in excluded["gold"].reason
+    assert (excluded["gold"].file, excluded["gold"].line) == ("rules/policies.yaml", 5)
+    msg.touchpoint.channel = "call_center"  # the same history: free on another channel
+    assert "gold" in decide(web_rest, msg)[0]
+
+
+def test_a_channel_cooldown_counts_only_that_channel(web_rest: Decider) -> None:
+    msg = request("web")
+    for days, channel in ((1, "email"), (2, "web"), (3, "email")):
+        happened(msg, "gold", pb.IMPRESSION, days * DAY, channel=channel)
+    assert "gold" in decide(web_rest, msg)[0]  # one web impression, not three
+
+
+REST_BY_MAIL = """
+policies:
+  cooldowns:
+    - id: mail_rest
+      outcome: dismiss
+      within: 30d
+      pause: 30d
+      channels: [email, postal_mail]
+"""
+
+
+def test_an_outbound_decision_moves_past_the_resting_channels(tmp_path: Path) -> None:
+    decider = decider_for(tmp_path, REST_BY_MAIL)
+    msg = request("outbound")
+    msg.consent["email"] = True
+    msg.preferred_channels.extend(["email", "postal_mail", "call_center"])
+    assert decide(decider, msg)[0]["gold"] == "email"
+    happened(msg, "gold", pb.DISMISS, 2 * DAY, channel="postal_mail")
+    offered, _ = decide(decider, msg)
+    assert offered["gold"] == "call_center"  # email and postal mail both rest
+    assert offered["basic"] == "email"  # another action: not resting anywhere
+    inbound = request("call_center")
+    happened(inbound, "gold", pb.DISMISS, 2 * DAY, channel="postal_mail")
+    assert "gold" in decide(decider, inbound)[0]
+
+
+def test_a_cooldown_names_channel_or_channels_not_both(tmp_path: Path) -> None:
+    both = REST_BY_MAIL.replace(
+        "channels: [email, postal_mail]", "channel: web\n      channels: [emial]"
+    )
+    with pytest.raises(RuleSetError) as caught:
+        decider_for(tmp_path, both)
+    found = [str(e) for e in caught.value.errors]
+    assert any("`channel` or `channels`" in e for e in found), found
+    typo = REST_BY_MAIL.replace("postal_mail]", "postal_mial]")
+    with pytest.raises(RuleSetError) as caught:
+        decider_for(tmp_path, typo)
+    assert "did you mean 'postal_mail'?" in str(caught.value.errors[0])
