@@ -9,7 +9,8 @@ here, in code, after the rules. The contact policies of the rule set come next:
   its group) for a period; a cooldown limited to channels counts and rests only there;
 - quiet hours: no outbound contact on some channels at night, in the customer's time;
 - frequency caps, counted over a window per customer, action or group: enforced in
-  arbitration (see CapBudget), because the decision's own recommendations count too.
+  arbitration (see CapBudget), because the decision's own recommendations count too,
+  as the impressions they will be (so not towards a cap on rejections, say).
 
 Channel choice: an inbound touchpoint uses its own channel (the action needs a treatment
 for it); an outbound decision tries the action's channels in the customer's preferred
@@ -40,6 +41,7 @@ from nba.ruleset.ruleset import Action, Cap, Cooldown, Policies, RuleSet
 CONSENT_RULE = "consent"
 # Plain ints for the per-interaction loop: an enum member lookup there costs 10x a global.
 _ACCEPT, _COMPLAINT = Outcome.ACCEPT.value, Outcome.COMPLAINT.value
+_IMPRESSION = Outcome.IMPRESSION.value
 
 
 def allowed(channel: ChannelSpec, purpose: Purpose, consent: Mapping[str, bool]) -> bool:
@@ -110,6 +112,12 @@ class HistoryIndex:
             )
             for action in ruleset.actions.values()
             for channel in ruleset.channels
+        }
+        # What a recommendation uses up: it is an impression-to-be, so only caps that
+        # count impressions; a cap on rejections has seen none of this decision's picks.
+        self.delivered: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+            pair: tuple(key for cap, key in caps if _IMPRESSION in cap.outcomes)
+            for pair, caps in self.applicable.items()
         }
 
     def _index(self, policies: Policies, outcome: int, action: Action) -> None:
@@ -197,6 +205,7 @@ class CapBudget:
 
     def __init__(self, index: HistoryIndex, counts: Mapping[tuple[str, str], int]) -> None:
         self.applicable = index.applicable
+        self.delivered = index.delivered
         self.counts = counts
         self.used: dict[tuple[str, str], int] = defaultdict(int)
 
@@ -209,7 +218,8 @@ class CapBudget:
         return None
 
     def take(self, action: Action, channel: str) -> None:
-        for _, key in self.applicable[(action.id, channel)]:
+        """Recommending `action` on `channel`: one more impression for the caps counting them."""
+        for key in self.delivered[(action.id, channel)]:
             self.used[key] += 1
 
     def describe(self, cap: Cap, action: Action) -> str:

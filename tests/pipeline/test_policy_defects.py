@@ -148,3 +148,31 @@ def test_a_cooldown_names_channel_or_channels_not_both(tmp_path: Path) -> None:
     with pytest.raises(RuleSetError) as caught:
         decider_for(tmp_path, typo)
     assert "did you mean 'postal_mail'?" in str(caught.value.errors[0])
+
+
+# ------------------------------------------------------------- 2. caps on other outcomes
+
+REJECT_CAP = """
+arbitration:
+  max_results: 5
+policies:
+  caps:
+    - id: rejections_monthly
+      max: 2
+      within: 30d
+      outcomes: [reject]
+"""
+
+
+def test_a_cap_on_rejections_does_not_count_this_decisions_picks(tmp_path: Path) -> None:
+    decider = decider_for(tmp_path, REJECT_CAP)
+    offered, excluded = decide(decider, request("web"))
+    assert {"gold", "basic", "loan", "once"} <= set(offered)
+    msg = request("web")
+    happened(msg, "loan", pb.REJECT, DAY)
+    happened(msg, "basic", pb.REJECT, 2 * DAY)
+    offered, excluded = decide(decider, msg)
+    assert not offered
+    assert excluded["gold"].reason == (
+        "Contact cap rejections_monthly: 2 rejects in the last 30d, cap 2"
+    )
