@@ -283,6 +283,7 @@ class PolicyStage:
                 "Marketing withheld: the interaction store is unavailable, so consent and"
                 " contact history cannot be checked",
                 "policy",
+                action.location,
             )
         as_of = history.as_of
         if action.one_time and action.id in history.accepted:
@@ -338,7 +339,13 @@ class PolicyStage:
     ) -> ChannelBlock | None:
         """Why consent or quiet hours keep `purpose` off `channel` now, or None."""
         if not allowed(self.channels[channel], purpose, request.consent):
-            return ChannelBlock(channel, CONSENT_RULE, _consent_text(purpose, channel, request))
+            # Consent is the customer's; what it defaults to is the channel's declaration.
+            return ChannelBlock(
+                channel,
+                CONSENT_RULE,
+                _consent_text(purpose, channel, request),
+                self.ruleset.channel_locations.get(channel),
+            )
         if minute is not None and self._reaches_out(request, channel):
             for quiet in self.policies.quiet_hours:
                 if channel in quiet.channels and quiet.covers(minute):
@@ -347,6 +354,7 @@ class PolicyStage:
                         f"quiet_hours.{quiet.id}",
                         f"Quiet hours on {channel} ({_clock(quiet.start_minute)}-"
                         f"{_clock(quiet.end_minute)} {request.time_zone}); it is {_clock(minute)}",
+                        quiet.location,
                     )
         return None
 
@@ -364,7 +372,13 @@ class PolicyStage:
             )
         if blocks:
             reasons = "; ".join(f"{b.channel}: {b.reason}" for b in blocks)
-            return Exclusion(action.id, blocks[0].rule, f"No usable channel. {reasons}", "policy")
+            return Exclusion(
+                action.id,
+                blocks[0].rule,
+                f"No usable channel. {reasons}",
+                "policy",
+                blocks[0].location,  # the first channel's block: the one preferred most
+            )
         where = request.channel if not request.outbound else "an outbound channel"
         return Exclusion(
             action.id,
@@ -449,7 +463,11 @@ class RequestPolicies:
             )
         text = "; ".join(f"{c}: {budget.describe(cap, action)}" for c, cap in caps if cap)
         return Exclusion(
-            action.id, f"caps.{first.id}", f"No channel under its caps. {text}", "policy"
+            action.id,
+            f"caps.{first.id}",
+            f"No channel under its caps. {text}",
+            "policy",
+            first.location,
         )
 
 

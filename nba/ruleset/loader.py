@@ -426,6 +426,7 @@ class _Assembler:
             attribute_locations={
                 k: e.doc.locate_key(e.path) for k, e in merged.get("profile", {}).items()
             },
+            channel_locations={e.item.id: e.at() for e in channel_entries},
         )
 
     def unique(self, entries: list[Entry], what: str) -> list[Entry]:

@@ -179,6 +179,7 @@ class RuleSet:
     files: tuple[str, ...]
     policies: Policies = Policies()
     attribute_locations: Mapping[str, Location] = field(default_factory=dict)
+    channel_locations: Mapping[str, Location] = field(default_factory=dict)  # consent's file:line
     strata: tuple[tuple[int, ...], ...] = field(init=False)
     fast_strata: tuple[tuple[int, ...], ...] = field(init=False)
     all_rules: tuple[Rule, ...] = field(init=False)  # rules, then one "engaged" rule per action

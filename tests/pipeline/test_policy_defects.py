@@ -7,9 +7,11 @@ recommendation. Rule sets are written inline; decisions go through `Decider.deci
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from google.protobuf import json_format
 
 from nba.authoring.strategies import struct_of
 from nba.errors import RuleSetError
@@ -176,3 +178,107 @@ def test_a_cap_on_rejections_does_not_count_this_decisions_picks(tmp_path: Path)
     assert excluded["gold"].reason == (
         "Contact cap rejections_monthly: 2 rejects in the last 30d, cap 2"
     )
+
+
+# ------------------------------------------------------------- 3. every exclusion located
+
+EVERY_POLICY = """
+arbitration:
+  max_results: 2
+  max_per_group: 1
+policies:
+  consent:
+    stored: true
+  caps:
+    - id: sms_weekly
+      max: 1
+      within: 7d
+      channel: sms
+    - id: mail_weekly
+      max: 1
+      within: 7d
+      channel: postal_mail
+    - id: offer_daily
+      max: 2
+      within: 1d
+      each: action
+  cooldowns:
+    - id: dismissed
+      outcome: dismiss
+      within: 30d
+      pause: 30d
+    - id: web_rest
+      outcome: impression
+      count: 2
+      within: 7d
+      pause: 7d
+      channel: web
+  complaint_pause:
+    pause: 30d
+  quiet_hours:
+    - id: night
+      channels: [sms, call_center]
+      start: "21:00"
+      end: "08:00"
+"""
+
+
+def every_policy_requests() -> Iterator[pb.DecideRequest]:
+    """Requests that trip each policy, one way and several channels at once."""
+    yield request("email")  # consent: email needs an opt-in
+    yield request("sms", time_zone="America/New_York")  # quiet hours (03:00)
+    outbound = request("outbound", time_zone="America/New_York")  # every channel blocked
+    outbound.consent["postal_mail"] = False
+    yield outbound
+    capped = request("outbound", time_zone="Europe/London")  # 08:00: caps on two channels
+    capped.preferred_channels.extend(["sms", "postal_mail"])
+    happened(capped, "loan", pb.IMPRESSION, HOUR, channel="sms")
+    happened(capped, "loan", pb.IMPRESSION, 2 * HOUR, channel="postal_mail")
+    yield capped
+    history = request("web")
+    for what, ago in ((pb.DISMISS, DAY), (pb.ACCEPT, DAY), (pb.IMPRESSION, HOUR)):
+        happened(history, "gold", what, ago)
+        happened(history, "once", what, ago)
+    happened(history, "basic", pb.IMPRESSION, 2 * HOUR)
+    happened(history, "basic", pb.IMPRESSION, 3 * HOUR)
+    yield history
+    complained = request("web")
+    happened(complained, "loan", pb.COMPLAINT, DAY)
+    yield complained
+
+
+def unlocated(response: pb.DecideResponse) -> list[str]:
+    return [f"{e.action_id}: {e.rule}" for e in response.excluded if not e.file or e.line <= 0]
+
+
+def test_every_policy_exclusion_names_its_file_and_line(tmp_path: Path) -> None:
+    decider = decider_for(tmp_path, EVERY_POLICY)
+    rules_seen: set[str] = set()
+    reasons = ""
+    for msg in every_policy_requests():
+        response = decider.decide(msg)
+        rules_seen |= {e.rule.split(".")[0] for e in response.excluded}
+        reasons += "\n".join(e.reason for e in response.excluded)
+        assert unlocated(response) == [], msg
+    assert {"consent", "quiet_hours", "caps", "cooldowns", "one_time"} <= rules_seen
+    assert {"complaint_pause", "arbitration"} <= rules_seen
+    assert "No usable channel." in reasons and "No channel under its caps." in reasons
+
+
+def test_consent_and_quiet_hours_point_at_their_declarations(tmp_path: Path) -> None:
+    decider = decider_for(tmp_path, EVERY_POLICY)
+    consent = {e.action_id: e for e in decider.decide(request("email")).excluded}["gold"]
+    assert (consent.rule, consent.file, consent.line) == ("consent", "rules/base.yaml", 14)
+    quiet = decider.decide(request("sms", time_zone="America/New_York"))
+    night = {e.action_id: e for e in quiet.excluded}["gold"]
+    assert (night.rule, night.file, night.line) == ("quiet_hours.night", "rules/policies.yaml", 34)
+
+
+def test_every_exclusion_over_the_bundled_rules_is_located() -> None:
+    decider = Decider(load_ruleset(REPO / "rules", display_root="rules"))
+    examples = sorted((REPO / "rules" / "examples").glob("*.json"))
+    assert examples
+    for path in examples:
+        msg = json_format.Parse(path.read_text(encoding="utf-8"), pb.DecideRequest())
+        msg.explain = True
+        assert unlocated(decider.decide(msg)) == [], path.name
