@@ -46,6 +46,7 @@ from nba.ruleset.model import (
 )
 from nba.ruleset.resolve import BrokenReference, ConditionCheckError, Expr, Scope, resolve
 from nba.ruleset.ruleset import (
+    DEFAULT_CLOCK_SKEW_SECONDS,
     ENGAGEMENT_STAGES,
     Action,
     Cap,
@@ -705,6 +706,11 @@ class _Assembler:
                     entry.at("quiet_hours", i),
                 )
                 for i, q in enumerate(spec.quiet_hours)
+            ),
+            clock_skew_seconds=(
+                duration_seconds(spec.clock_skew)
+                if spec.clock_skew is not None
+                else DEFAULT_CLOCK_SKEW_SECONDS
             ),
         )
 

@@ -9,6 +9,7 @@ Every model forbids unknown keys, so a misspelt key is an error with a suggestio
 from __future__ import annotations
 
 import functools
+import re
 import zoneinfo
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -349,6 +350,19 @@ class PoliciesSpec(Strict):
     cooldowns: list[CooldownSpec] = []
     complaint_pause: ComplaintPauseSpec | None = None
     quiet_hours: list[QuietHoursSpec] = []
+    # How far ahead of the server's clock an interaction may be stamped and still count as
+    # happening now (clocks across contact centre and web servers differ by seconds).
+    clock_skew: StrictStr | None = None  # None: the default, 5m
+
+    @field_validator("clock_skew")
+    @classmethod
+    def _skew_is_a_duration(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(0|[1-9][0-9]*)[dhm]", value):
+            raise ValueError(
+                f"'{value}' is not a duration; expected minutes, hours or days"
+                " (e.g. 5m, 1h), or 0m for none"
+            )
+        return value
 
 
 def expand_attribute(value: object) -> object:

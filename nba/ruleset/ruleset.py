@@ -24,6 +24,7 @@ from nba.ruleset.model import (
 from nba.ruleset.resolve import AllOf, Expr, Term
 
 ENGAGEMENT_STAGES: tuple[Kind, ...] = ("eligible", "applicable", "suitable")
+DEFAULT_CLOCK_SKEW_SECONDS = 300  # `policies: clock_skew:` when a rule set does not say
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,7 @@ class Policies:
     complaint_pause_purposes: frozenset[str] = frozenset()
     complaint_pause_location: Location | None = None
     quiet_hours: tuple[QuietHours, ...] = ()
+    clock_skew_seconds: int = DEFAULT_CLOCK_SKEW_SECONDS  # ahead of as_of, still "now"
 
     def horizon_seconds(self) -> int:
         """The longest look back any policy needs."""

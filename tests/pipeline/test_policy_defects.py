@@ -16,7 +16,9 @@ from google.protobuf import json_format
 from nba.authoring.strategies import struct_of
 from nba.errors import RuleSetError
 from nba.pipeline.decider import Decider
+from nba.pipeline.types import Interaction, Outcome
 from nba.ruleset.loader import load_ruleset
+from nba.store import open_store
 from nba.v1 import decisioning_pb2 as pb
 from tests.helpers import BASE, action, write_rules
 
@@ -282,3 +284,84 @@ def test_every_exclusion_over_the_bundled_rules_is_located() -> None:
         msg = json_format.Parse(path.read_text(encoding="utf-8"), pb.DecideRequest())
         msg.explain = True
         assert unlocated(decider.decide(msg)) == [], path.name
+
+
+# ------------------------------------------------------------- 4. clock skew
+
+ONE_TIME_AND_CAP = """
+arbitration:
+  max_results: 5
+policies:
+  caps:
+    - id: once_a_day
+      max: 1
+      within: 1d
+      each: action
+"""
+
+
+@pytest.fixture(params=["durable", "reference"])
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_an_accept_stamped_seconds_ahead_ends_a_one_time_offer(tmp_path: Path, engine: str) -> None:
+    store = open_store("memory://", retention_seconds=400 * DAY, clock=lambda: AS_OF)
+    decider = decider_for(
+        tmp_path, ONE_TIME_AND_CAP, engine=engine, store=store, clock=lambda: AS_OF
+    )
+    assert "once" in decide(decider, request("web", as_of=None))[0]
+    store.record("c1", Interaction("once", "web", Outcome.ACCEPT, AS_OF + 5))
+    offered, excluded = decide(decider, request("web", as_of=None))
+    assert "once" not in offered
+    assert excluded["once"].rule == "one_time"
+
+
+def test_an_impression_seconds_ahead_counts_now_without_a_store(
+    tmp_path: Path, engine: str
+) -> None:
+    decider = decider_for(tmp_path, ONE_TIME_AND_CAP, engine=engine)
+    msg = request("web")
+    happened(msg, "gold", pb.IMPRESSION, -5)
+    offered, excluded = decide(decider, msg)
+    assert "gold" not in offered
+    assert excluded["gold"].reason.startswith("Contact cap once_a_day: 1 impressions of gold")
+
+
+def test_history_counts_in_rules_see_an_outcome_seconds_ahead(tmp_path: Path, engine: str) -> None:
+    actions = "actions:\n" + action("gold", extra="eligible: impressions(1d, action=this) == 0")
+    decider = decider_for(tmp_path, "policies: {}\n", actions, engine=engine)
+    msg = request("web")
+    happened(msg, "gold", pb.IMPRESSION, -30)
+    assert "gold" not in decide(decider, msg)[0]
+    msg.ClearField("interactions")
+    happened(msg, "gold", pb.IMPRESSION, -2 * HOUR)  # beyond the skew: still the future
+    assert "gold" in decide(decider, msg)[0]
+
+
+def test_beyond_the_clock_skew_an_outcome_is_still_the_future(tmp_path: Path) -> None:
+    store = open_store("memory://", retention_seconds=400 * DAY, clock=lambda: AS_OF)
+    decider = decider_for(tmp_path, ONE_TIME_AND_CAP, store=store, clock=lambda: AS_OF)
+    store.record("c1", Interaction("once", "web", Outcome.ACCEPT, AS_OF + HOUR))
+    assert "once" in decide(decider, request("web", as_of=None))[0]
+    msg = request("web")
+    happened(msg, "once", pb.ACCEPT, -HOUR)  # the same through the request, store-less
+    assert "once" in decide(decider_for(tmp_path, ONE_TIME_AND_CAP), msg)[0]
+
+
+def test_the_clock_skew_is_configurable(tmp_path: Path) -> None:
+    strict = ONE_TIME_AND_CAP + "  clock_skew: 0m\n"
+    msg = request("web")
+    happened(msg, "gold", pb.IMPRESSION, -5)
+    happened(msg, "once", pb.ACCEPT, -5)
+    offered = decide(decider_for(tmp_path, strict), msg)[0]
+    assert {"gold", "once"} <= set(offered)
+    wide = ONE_TIME_AND_CAP + "  clock_skew: 2h\n"
+    msg.ClearField("interactions")
+    happened(msg, "gold", pb.IMPRESSION, -HOUR)
+    assert "gold" not in decide(decider_for(tmp_path, wide), msg)[0]
+    with pytest.raises(RuleSetError) as caught:
+        decider_for(tmp_path, ONE_TIME_AND_CAP + "  clock_skew: 30s\n")
+    assert str(caught.value.errors[0]).startswith(
+        "rules/policies.yaml:9:15: error[schema]: policies.clock_skew: '30s' is not a duration"
+    )
