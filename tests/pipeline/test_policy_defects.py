@@ -365,3 +365,25 @@ def test_the_clock_skew_is_configurable(tmp_path: Path) -> None:
     assert str(caught.value.errors[0]).startswith(
         "rules/policies.yaml:9:15: error[schema]: policies.clock_skew: '30s' is not a duration"
     )
+
+
+# ------------------------------------------------------------- 5. a reason for everything
+
+
+def test_an_unconditional_action_is_recommended_with_a_reason(tmp_path: Path) -> None:
+    decider = decider_for(tmp_path, "policies: {}\n")
+    response = decider.decide(request("web"))
+    gold = {r.action_id: r for r in response.recommendations}["gold"]
+    assert len(gold.reasons) == 1
+    reason = gold.reasons[0]
+    assert (reason.rule_id, reason.kind) == ("gold", "unconditional")
+    assert (reason.file, reason.line) == ("rules/actions.yaml", 2)
+    assert "everyone" in reason.description
+
+
+def test_every_recommendation_over_the_bundled_rules_has_a_reason() -> None:
+    decider = Decider(load_ruleset(REPO / "rules", display_root="rules"))
+    for path in sorted((REPO / "rules" / "examples").glob("*.json")):
+        msg = json_format.Parse(path.read_text(encoding="utf-8"), pb.DecideRequest())
+        response = decider.decide(msg)
+        assert all(r.reasons for r in response.recommendations), path.name
