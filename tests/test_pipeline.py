@@ -107,7 +107,7 @@ def test_levers_and_weights_show_in_components_and_reasons(decider: Decider) -> 
     assert "card_gold" not in by_id and "loan" not in by_id  # under 18 / suppressed under 21
     basic = by_id["card_basic"]
     assert basic.components.lever == 1.5 and basic.score == pytest.approx(6.0)
-    assert [x.kind for x in basic.reasons] == ["lever"]
+    assert [x.kind for x in basic.reasons] == ["unconditional", "lever"]  # no engagement rules
     msg = request()
     msg.touchpoint.intent = "cancel"
     top = decider.decide(msg).recommendations[0]

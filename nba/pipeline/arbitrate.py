@@ -55,6 +55,7 @@ class _Slots:
                 f"A better {action.group} action ranked higher"
                 f" ({self.best_of_group[action.group]}); at most {self.per_group} per group",
                 "arbitration",
+                action.location,  # where its group and score (value, propensity) are written
             )
         if self.full:
             return Exclusion(
@@ -62,6 +63,7 @@ class _Slots:
                 "arbitration.max_results",
                 f"Ranked below the top {self.limit}",
                 "arbitration",
+                action.location,
             )
         return None
 

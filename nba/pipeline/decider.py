@@ -25,7 +25,7 @@ from typing import Any
 
 from nba.engine import RuleEngine, make_engine
 from nba.pipeline.arbitrate import arbitrate, chunk_bounds, pick_fallback
-from nba.pipeline.context import merge_context
+from nba.pipeline.context import merge_context, merge_history
 from nba.pipeline.engagement import Engagement, engage
 from nba.pipeline.policies import PolicyHistory, PolicyStage, RequestPolicies
 from nba.pipeline.respond import ResponseBuilder
@@ -76,6 +76,8 @@ class Decider:
     def decide_request(self, request: DecisionRequest) -> Decision:
         if self.store is not None:
             request = self._with_stored_context(request)
+        else:  # the request's own interactions: clamp those a few seconds ahead to as_of
+            request = merge_history(request, (), self.ruleset.policies.clock_skew_seconds)
         explain = request.explain
         if explain or not self._top_k_pays:
             fired = self.engine.fire(request, detailed=explain)
@@ -143,7 +145,7 @@ class Decider:
         except StoreError as exc:
             log.warning("store unavailable, deciding without marketing: %s", exc)
             return replace(request, degraded=True)
-        return merge_context(request, stored, consent)
+        return merge_context(request, stored, consent, self.ruleset.policies.clock_skew_seconds)
 
     def _fallback(
         self, request: DecisionRequest, policies: RequestPolicies, suppressed: Collection[str]

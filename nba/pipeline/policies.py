@@ -6,10 +6,11 @@ here, in code, after the rules. The contact policies of the rule set come next:
 - one-time offers stop after the customer accepted them;
 - a complaint pauses marketing for a while;
 - cooldowns: after N dismissals (or rejections) within a window, pause the action (or
-  its group) for a period;
+  its group) for a period; a cooldown limited to channels counts and rests only there;
 - quiet hours: no outbound contact on some channels at night, in the customer's time;
 - frequency caps, counted over a window per customer, action or group: enforced in
-  arbitration (see CapBudget), because the decision's own recommendations count too.
+  arbitration (see CapBudget), because the decision's own recommendations count too,
+  as the impressions they will be (so not towards a cap on rejections, say).
 
 Channel choice: an inbound touchpoint uses its own channel (the action needs a treatment
 for it); an outbound decision tries the action's channels in the customer's preferred
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from nba.errors import Location
 from nba.pipeline.types import (
     OUTCOME_NAMES,
     Candidate,
@@ -39,6 +41,7 @@ from nba.ruleset.ruleset import Action, Cap, Cooldown, Policies, RuleSet
 CONSENT_RULE = "consent"
 # Plain ints for the per-interaction loop: an enum member lookup there costs 10x a global.
 _ACCEPT, _COMPLAINT = Outcome.ACCEPT.value, Outcome.COMPLAINT.value
+_IMPRESSION = Outcome.IMPRESSION.value
 
 
 def allowed(channel: ChannelSpec, purpose: Purpose, consent: Mapping[str, bool]) -> bool:
@@ -64,6 +67,8 @@ def when(seconds: float) -> str:
 
 # (cap id, key) counted, the cap's window, and the channel it is limited to (None: any).
 _CapSlot = tuple[tuple[str, str], int, str | None]
+# A cooldown, the action or group it counts for, and the channels it counts (None: any).
+_CooldownSlot = tuple[Cooldown, str, frozenset[str] | None]
 
 
 class HistoryIndex:
@@ -80,7 +85,7 @@ class HistoryIndex:
         self.cooldown_outcomes = frozenset(c.outcome for c in policies.cooldowns)
         self.cooldown_by_id = {c.id: c for c in policies.cooldowns}
         self.caps: dict[tuple[int, str], tuple[_CapSlot, ...]] = {}
-        self.cooldowns: dict[tuple[int, str], tuple[tuple[Cooldown, str], ...]] = {}
+        self.cooldowns: dict[tuple[int, str], tuple[_CooldownSlot, ...]] = {}
         outcomes = {o for cap in policies.caps for o in cap.outcomes} | self.cooldown_outcomes
         for outcome in outcomes:
             for action in ruleset.actions.values():
@@ -108,6 +113,12 @@ class HistoryIndex:
             for action in ruleset.actions.values()
             for channel in ruleset.channels
         }
+        # What a recommendation uses up: it is an impression-to-be, so only caps that
+        # count impressions; a cap on rejections has seen none of this decision's picks.
+        self.delivered: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+            pair: tuple(key for cap, key in caps if _IMPRESSION in cap.outcomes)
+            for pair, caps in self.applicable.items()
+        }
 
     def _index(self, policies: Policies, outcome: int, action: Action) -> None:
         caps = tuple(
@@ -119,7 +130,7 @@ class HistoryIndex:
             and (key := cap_key(cap, action.id, action.group)) is not None
         )
         cooldowns = tuple(
-            (c, action.id if c.each == "action" else action.group)
+            (c, action.id if c.each == "action" else action.group, frozenset(c.channels) or None)
             for c in policies.cooldowns
             if c.outcome == outcome
         )
@@ -148,8 +159,9 @@ class PolicyHistory:
             elif outcome == _COMPLAINT:
                 self.last_complaint = max(at, self.last_complaint or at)
             if outcome in cooldown_outcomes:
-                for cooldown, key in cooldown_slots.get((outcome, action_id), ()):
-                    times[(cooldown.id, key)].append(at)
+                for cooldown, key, channels in cooldown_slots.get((outcome, action_id), ()):
+                    if channels is None or item.channel in channels:
+                        times[(cooldown.id, key)].append(at)
             if at > as_of:
                 continue  # neither a cap nor a cooldown counts what comes after the decision
             slots = cap_slots.get((outcome, action_id))
@@ -193,6 +205,7 @@ class CapBudget:
 
     def __init__(self, index: HistoryIndex, counts: Mapping[tuple[str, str], int]) -> None:
         self.applicable = index.applicable
+        self.delivered = index.delivered
         self.counts = counts
         self.used: dict[tuple[str, str], int] = defaultdict(int)
 
@@ -205,7 +218,8 @@ class CapBudget:
         return None
 
     def take(self, action: Action, channel: str) -> None:
-        for _, key in self.applicable[(action.id, channel)]:
+        """Recommending `action` on `channel`: one more impression for the caps counting them."""
+        for key in self.delivered[(action.id, channel)]:
             self.used[key] += 1
 
     def describe(self, cap: Cap, action: Action) -> str:
@@ -233,6 +247,7 @@ class ChannelBlock:
     channel: str
     rule: str
     reason: str
+    location: Location | None = None
 
 
 class PolicyStage:
@@ -246,6 +261,10 @@ class PolicyStage:
             c.id for c in ruleset.channels.values() if c.direction != Direction.INBOUND
         )
         self.history_index = HistoryIndex(ruleset)
+        # A cooldown limited to channels rests the action there only: channel choice
+        # applies it, not the action-level check.
+        self.action_cooldowns = tuple(c for c in self.policies.cooldowns if not c.channels)
+        self.channel_cooldowns = tuple(c for c in self.policies.cooldowns if c.channels)
 
     def prepare(
         self, request: DecisionRequest, history: PolicyHistory | None = None
@@ -264,6 +283,7 @@ class PolicyStage:
                 "Marketing withheld: the interaction store is unavailable, so consent and"
                 " contact history cannot be checked",
                 "policy",
+                action.location,
             )
         as_of = history.as_of
         if action.one_time and action.id in history.accepted:
@@ -290,25 +310,28 @@ class PolicyStage:
                 "policy",
                 self.policies.complaint_pause_location,
             )
-        for cooldown in self.policies.cooldowns if history.triggered else ():
-            if cooldown.purpose is not None and cooldown.purpose != action.purpose:
-                continue
-            key = action.id if cooldown.each == "action" else action.group
-            trigger = history.triggered.get((cooldown.id, key))
-            if trigger is not None and as_of - trigger < cooldown.pause_seconds:
-                noun = OUTCOME_NAMES[cooldown.outcome].lower()
-                window = format_duration(cooldown.within_seconds)
-                text = (
-                    f"Cooldown {cooldown.id}: {cooldown.count} {noun}(s) of"
-                    f" {key} within {window}, last on {when(trigger)};"
-                    f" paused until {when(trigger + cooldown.pause_seconds)}"
-                )
-                if cooldown.reason:
-                    text += f". {cooldown.reason}"
+        for cooldown in self.action_cooldowns if history.triggered else ():
+            trigger = _paused_since(cooldown, action, history)
+            if trigger is not None:
+                text = _cooldown_text(cooldown, action, trigger)
                 return Exclusion(
                     action.id, f"cooldowns.{cooldown.id}", text, "policy", cooldown.location
                 )
         return None
+
+    def resting(self, action: Action, history: PolicyHistory) -> dict[str, ChannelBlock]:
+        """The channels a channel-limited cooldown rests `action` on now, and why."""
+        rest: dict[str, ChannelBlock] = {}
+        for cooldown in self.channel_cooldowns:
+            trigger = _paused_since(cooldown, action, history)
+            if trigger is None:
+                continue
+            for channel in cooldown.channels:
+                if channel not in rest:
+                    text = _cooldown_text(cooldown, action, trigger, channel)
+                    rule = f"cooldowns.{cooldown.id}"
+                    rest[channel] = ChannelBlock(channel, rule, text, cooldown.location)
+        return rest
 
     # -- channels
     def blocked(
@@ -316,7 +339,13 @@ class PolicyStage:
     ) -> ChannelBlock | None:
         """Why consent or quiet hours keep `purpose` off `channel` now, or None."""
         if not allowed(self.channels[channel], purpose, request.consent):
-            return ChannelBlock(channel, CONSENT_RULE, _consent_text(purpose, channel, request))
+            # Consent is the customer's; what it defaults to is the channel's declaration.
+            return ChannelBlock(
+                channel,
+                CONSENT_RULE,
+                _consent_text(purpose, channel, request),
+                self.ruleset.channel_locations.get(channel),
+            )
         if minute is not None and self._reaches_out(request, channel):
             for quiet in self.policies.quiet_hours:
                 if channel in quiet.channels and quiet.covers(minute):
@@ -325,6 +354,7 @@ class PolicyStage:
                         f"quiet_hours.{quiet.id}",
                         f"Quiet hours on {channel} ({_clock(quiet.start_minute)}-"
                         f"{_clock(quiet.end_minute)} {request.time_zone}); it is {_clock(minute)}",
+                        quiet.location,
                     )
         return None
 
@@ -337,10 +367,18 @@ class PolicyStage:
     ) -> Exclusion:
         if len(blocks) == 1:
             block = blocks[0]
-            return Exclusion(action.id, block.rule, block.reason, "policy", None, block.channel)
+            return Exclusion(
+                action.id, block.rule, block.reason, "policy", block.location, block.channel
+            )
         if blocks:
             reasons = "; ".join(f"{b.channel}: {b.reason}" for b in blocks)
-            return Exclusion(action.id, blocks[0].rule, f"No usable channel. {reasons}", "policy")
+            return Exclusion(
+                action.id,
+                blocks[0].rule,
+                f"No usable channel. {reasons}",
+                "policy",
+                blocks[0].location,  # the first channel's block: the one preferred most
+            )
         where = request.channel if not request.outbound else "an outbound channel"
         return Exclusion(
             action.id,
@@ -386,10 +424,22 @@ class RequestPolicies:
         if why is not None:
             return why
         channels, blocks = self.view.channels(action)
+        if self.stage.channel_cooldowns and self.history.triggered:
+            channels, blocks = self._off_resting(action, channels, blocks)
         if not channels:
             return self.stage._no_channel(action, self.request, blocks)
         candidate.channels = channels
         return None
+
+    def _off_resting(
+        self, action: Action, channels: list[str], blocks: list[ChannelBlock]
+    ) -> tuple[list[str], list[ChannelBlock]]:
+        """The usable channels minus those a cooldown rests the action on."""
+        resting = self.stage.resting(action, self.history)
+        if not resting:
+            return channels, blocks
+        usable = [c for c in channels if c not in resting]
+        return usable, [*blocks, *(resting[c] for c in channels if c in resting)]
 
     def place(self, candidate: Candidate) -> Exclusion | None:
         """Put a checked candidate on its first channel with cap room, and use that room."""
@@ -413,8 +463,37 @@ class RequestPolicies:
             )
         text = "; ".join(f"{c}: {budget.describe(cap, action)}" for c, cap in caps if cap)
         return Exclusion(
-            action.id, f"caps.{first.id}", f"No channel under its caps. {text}", "policy"
+            action.id,
+            f"caps.{first.id}",
+            f"No channel under its caps. {text}",
+            "policy",
+            first.location,
         )
+
+
+def _paused_since(cooldown: Cooldown, action: Action, history: PolicyHistory) -> float | None:
+    """When `cooldown` last triggered for `action`, if it still pauses it now; else None."""
+    if cooldown.purpose is not None and cooldown.purpose != action.purpose:
+        return None
+    key = action.id if cooldown.each == "action" else action.group
+    trigger = history.triggered.get((cooldown.id, key))
+    if trigger is None or history.as_of - trigger >= cooldown.pause_seconds:
+        return None
+    return trigger
+
+
+def _cooldown_text(cooldown: Cooldown, action: Action, trigger: float, channel: str = "") -> str:
+    noun = OUTCOME_NAMES[cooldown.outcome].lower()
+    key = action.id if cooldown.each == "action" else action.group
+    counted = f" on {'/'.join(cooldown.channels)}" if cooldown.channels else ""
+    window = format_duration(cooldown.within_seconds)
+    until = when(trigger + cooldown.pause_seconds)
+    pause = f"resting on {channel} until {until}" if channel else f"paused until {until}"
+    text = (
+        f"Cooldown {cooldown.id}: {cooldown.count} {noun}(s) of {key}{counted} within"
+        f" {window}, last on {when(trigger)}; {pause}"
+    )
+    return f"{text}. {cooldown.reason}" if cooldown.reason else text
 
 
 def _consent_text(purpose: Purpose, channel: str, request: DecisionRequest) -> str:

@@ -82,7 +82,23 @@ def rule_reason(rule: Rule, description: str = "") -> pb.Reason:
 
 
 def _static_reasons(ruleset: RuleSet, action: Action) -> list[pb.Reason]:
+    """Why the action qualifies, whatever the request: its engagement rules and levers.
+
+    An action without engagement rules qualifies for everyone; it says so, pointing at
+    the action itself, so that no recommendation comes back without a reason.
+    """
     reasons = [rule_reason(r, r.source) for r in ruleset.engagement[action.id]]
+    if not reasons:
+        reasons.append(
+            pb.Reason(
+                rule_id=action.id,
+                file=action.location.file,
+                line=action.location.line,
+                kind="unconditional",
+                description="Applies to everyone: the action has no eligible, applicable"
+                " or suitable rules",
+            )
+        )
     for lever in ruleset.levers:
         if action.id in lever.targets:
             reasons.append(

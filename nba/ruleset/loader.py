@@ -46,6 +46,7 @@ from nba.ruleset.model import (
 )
 from nba.ruleset.resolve import BrokenReference, ConditionCheckError, Expr, Scope, resolve
 from nba.ruleset.ruleset import (
+    DEFAULT_CLOCK_SKEW_SECONDS,
     ENGAGEMENT_STAGES,
     Action,
     Cap,
@@ -428,6 +429,7 @@ class _Assembler:
             attribute_locations={
                 k: e.doc.locate_key(e.path) for k, e in merged.get("profile", {}).items()
             },
+            channel_locations={e.item.id: e.at() for e in channel_entries},
         )
 
     def unique(self, entries: list[Entry], what: str) -> list[Entry]:
@@ -640,6 +642,10 @@ class _Assembler:
             self.known_channel(cap.channel, channels, entry.at("caps", i, "channel"))
             for j, group in enumerate(cap.groups):
                 self.known_group(group, groups, entry.at("caps", i, "groups", j))
+        for i, cooldown in enumerate(spec.cooldowns):
+            self.known_channel(cooldown.channel, channels, entry.at("cooldowns", i, "channel"))
+            for j, channel in enumerate(cooldown.channels):
+                self.known_channel(channel, channels, entry.at("cooldowns", i, "channels", j))
         for i, quiet in enumerate(spec.quiet_hours):
             for j, channel in enumerate(quiet.channels):
                 self.known_channel(channel, channels, entry.at("quiet_hours", i, "channels", j))
@@ -686,6 +692,7 @@ class _Assembler:
                     c.purpose,
                     c.reason,
                     entry.at("cooldowns", i),
+                    (c.channel,) if c.channel is not None else c.channels,
                 )
                 for i, c in enumerate(spec.cooldowns)
             ),
@@ -701,6 +708,11 @@ class _Assembler:
                     entry.at("quiet_hours", i),
                 )
                 for i, q in enumerate(spec.quiet_hours)
+            ),
+            clock_skew_seconds=(
+                duration_seconds(spec.clock_skew)
+                if spec.clock_skew is not None
+                else DEFAULT_CLOCK_SKEW_SECONDS
             ),
         )
 

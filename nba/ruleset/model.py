@@ -9,6 +9,7 @@ Every model forbids unknown keys, so a misspelt key is an error with a suggestio
 from __future__ import annotations
 
 import functools
+import re
 import zoneinfo
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -298,7 +299,11 @@ class CapSpec(Strict):
 
 
 class CooldownSpec(Strict):
-    """After `count` interactions with `outcome` within the window, pause for `pause`."""
+    """After `count` interactions with `outcome` within the window, pause for `pause`.
+
+    With `channel` (or `channels`) only interactions on those channels count, and the
+    action rests only there: it stays free on every other channel.
+    """
 
     id: Id
     outcome: Outcome
@@ -307,7 +312,18 @@ class CooldownSpec(Strict):
     pause: Duration
     each: Literal["action", "group"] = "action"
     purpose: Purpose | None = None
+    channel: Id | None = None
+    channels: tuple[Id, ...] = ()
     reason: str = ""
+
+    @model_validator(mode="after")
+    def _one_way_to_name_channels(self) -> CooldownSpec:
+        if self.channel is not None and self.channels:
+            raise ValueError(
+                "a cooldown names `channel` or `channels`, not both;"
+                " expected `channel: web` or `channels: [web, email]`"
+            )
+        return self
 
 
 class ComplaintPauseSpec(Strict):
@@ -334,6 +350,19 @@ class PoliciesSpec(Strict):
     cooldowns: list[CooldownSpec] = []
     complaint_pause: ComplaintPauseSpec | None = None
     quiet_hours: list[QuietHoursSpec] = []
+    # How far ahead of the server's clock an interaction may be stamped and still count as
+    # happening now (clocks across contact centre and web servers differ by seconds).
+    clock_skew: StrictStr | None = None  # None: the default, 5m
+
+    @field_validator("clock_skew")
+    @classmethod
+    def _skew_is_a_duration(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(0|[1-9][0-9]*)[dhm]", value):
+            raise ValueError(
+                f"'{value}' is not a duration; expected minutes, hours or days"
+                " (e.g. 5m, 1h), or 0m for none"
+            )
+        return value
 
 
 def expand_attribute(value: object) -> object:

@@ -24,6 +24,7 @@ from nba.ruleset.model import (
 from nba.ruleset.resolve import AllOf, Expr, Term
 
 ENGAGEMENT_STAGES: tuple[Kind, ...] = ("eligible", "applicable", "suitable")
+DEFAULT_CLOCK_SKEW_SECONDS = 300  # `policies: clock_skew:` when a rule set does not say
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ class Cooldown:
     purpose: str | None
     reason: str
     location: Location
+    channels: tuple[str, ...] = ()  # counted and paused only on these; () is every channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,7 @@ class Policies:
     complaint_pause_purposes: frozenset[str] = frozenset()
     complaint_pause_location: Location | None = None
     quiet_hours: tuple[QuietHours, ...] = ()
+    clock_skew_seconds: int = DEFAULT_CLOCK_SKEW_SECONDS  # ahead of as_of, still "now"
 
     def horizon_seconds(self) -> int:
         """The longest look back any policy needs."""
@@ -178,6 +181,7 @@ class RuleSet:
     files: tuple[str, ...]
     policies: Policies = Policies()
     attribute_locations: Mapping[str, Location] = field(default_factory=dict)
+    channel_locations: Mapping[str, Location] = field(default_factory=dict)  # consent's file:line
     strata: tuple[tuple[int, ...], ...] = field(init=False)
     fast_strata: tuple[tuple[int, ...], ...] = field(init=False)
     all_rules: tuple[Rule, ...] = field(init=False)  # rules, then one "engaged" rule per action
