@@ -34,7 +34,6 @@ def test_an_accept_recorded_on_one_replica_is_respected_by_the_other(service_red
         record.interaction.action_id = top.action_id
         record.interaction.channel = top.channel
         record.interaction.outcome = pb.ACCEPT
-        record.interaction.at.CopyFrom(decide.as_of)
         assert first.RecordOutcome(record, timeout=10).recorded
         assert not second.RecordOutcome(record, timeout=10).recorded  # the retry, elsewhere
         after = second.Decide(decide, timeout=10)
