@@ -95,13 +95,45 @@ class RuleSetError(NbaError):
         return "\n".join([head, *(str(e) for e in self.errors)])
 
 
+ECHO_LIMIT = 100
+"""How much of a caller's value an error repeats: enough to recognise it. A status message
+is bounded (gRPC's default metadata limit is 8 KiB): echoing a 1 MB value whole turned
+INVALID_ARGUMENT into RESOURCE_EXHAUSTED."""
+FIELD_LIMIT = 200  # a field path embeds the caller's keys (`consent["..."]`)
+MESSAGE_LIMIT = 300  # the backstop: cuts the tail of a long "expected" list after an echo
+
+
+def cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text`, or its first `limit` characters and an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A caller's value as an error message shows it: repr-quoted, at most `limit`
+    characters of it, and when cut, its length: `'aaaa…' (1,000,000 characters)`."""
+    if not isinstance(value, str):
+        try:
+            return cut(repr(value), limit)
+        except ValueError:  # an int past Python's 4,300-digit str() limit
+            return f"an {type(value).__name__} too long to show"
+    shown = repr(value[:limit])  # repr of the head only: never copy a huge value
+    quote, body = shown[0], shown[1:-1]
+    if len(value) <= limit and len(body) <= limit:
+        return shown
+    return f"{quote}{body[:limit]}…{quote} ({len(value):,} characters)"
+
+
 class RequestError(NbaError, ValueError):
-    """A decision request is malformed. `field` is the request path, e.g. `profile.age`."""
+    """A decision request is malformed. `field` is the request path, e.g. `profile.age`.
+
+    Both parts are cut to a bounded length whatever the caller sent (see `echo`), so the
+    status message always fits.
+    """
 
     def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
+        self.field = cut(field, FIELD_LIMIT)
+        self.message = cut(message, MESSAGE_LIMIT)
+        super().__init__(f"{self.field}: {self.message}")
 
 
 class EngineError(NbaError, RuntimeError):
@@ -127,7 +159,7 @@ def pydantic_message(kind: str, message: str, got: object, key: str = "") -> str
         return message.removeprefix("Value error, ")  # our validators say it already
     if kind == "missing":
         return f"missing; expected `{key}: ...`" if key else "missing"
-    shown = type(got).__name__ if isinstance(got, dict | list) else repr(got)
+    shown = type(got).__name__ if isinstance(got, dict | list) else echo(got)
     found = re.match(r"^\w+ should (be )?(.*)$", message)
     if found:
         wanted = found.group(2) if found.group(1) else f"to {found.group(2)}"
@@ -139,5 +171,10 @@ def pydantic_message(kind: str, message: str, got: object, key: str = "") -> str
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A suggestion for a misspelt name, or "" when nothing is close."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    candidates = list(candidates)
+    # A ratio of 0.6 needs len(name) <= 2.33 x a candidate's: skip the O(len) matcher setup
+    # for a name longer than that (a 1 MB name took 0.2 s for nothing).
+    if len(name) > 3 * max(map(len, candidates), default=0):
+        return ""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else ""
