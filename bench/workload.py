@@ -18,6 +18,8 @@ from bench.generate import synthetic_interactions
 from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb
 
+BENCH_AS_OF = 1_795_168_800  # 2026-11-20T10:00:00Z, the examples' own moment
+
 
 def example_files(rules_dir: Path = RULES_DIR) -> list[Path]:
     return sorted((rules_dir / "examples").glob("*.json"))
@@ -52,7 +54,7 @@ def add_history(
     rng: random.Random,
 ) -> pb.DecideRequest:
     """Append `count` synthetic interactions to msg (in place), dated before its as_of."""
-    if not msg.HasField("as_of"):
-        raise ValueError(f"request {msg.customer_id} has no as_of; history needs a fixed moment")
+    if not msg.HasField("as_of"):  # an example that decides "now": fix the moment, so
+        msg.as_of.FromSeconds(BENCH_AS_OF)  # every run measures the same windows
     msg.interactions.extend(synthetic_interactions(rng, action_channels, count, msg.as_of))
     return msg
