@@ -24,6 +24,7 @@ import yaml
 from hypothesis import strategies as st
 
 from nba.authoring.strategies import AS_OF_SECONDS, OUTCOMES, literals
+from nba.pipeline.validate import PROFILE_NUMBER_LIMIT
 from nba.ruleset.conditions import OUTCOME_FUNCTIONS
 from nba.ruleset.resolve import CountTerm, TouchpointTerm
 from nba.ruleset.ruleset import RuleSet
@@ -152,7 +153,7 @@ def _bounds(kind: str) -> st.SearchStrategy[tuple[Any, Any]]:
     else:
         edge = st.one_of(
             st.none(),
-            st.sampled_from([0, 0.0, 1e-7, 1, 1e20]),
+            st.sampled_from([0, 0.0, 1e-7, 1, 1e15]),  # within the validator's +-2**53
             st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False),
         )
     return st.tuples(edge, edge).map(lambda b: tuple(sorted(b)) if None not in b else b)
@@ -614,9 +615,14 @@ def _near_number(attr: Attribute, near: set[Any]) -> st.SearchStrategy[int | flo
         spread: st.SearchStrategy[Any] = st.integers(math.ceil(low), math.floor(high))
         candidates = sorted(v for v in ints if attr.holds(v))
     else:
-        spread = st.floats(attr.low, attr.high, allow_nan=False, allow_infinity=False)
+        # A request may carry no number beyond the validator's limit (an attribute without
+        # its own min / max): what lies beyond it is INVALID_ARGUMENT, not a decision.
+        low = attr.low if attr.low is not None else -PROFILE_NUMBER_LIMIT
+        high = attr.high if attr.high is not None else PROFILE_NUMBER_LIMIT
+        spread = st.floats(low, high, allow_nan=False, allow_infinity=False)
         candidates = sorted(
-            (v for v in edges if math.isfinite(v) and attr.holds(v)), key=lambda v: (v, str(v))
+            (v for v in edges if math.isfinite(v) and low <= v <= high and attr.holds(v)),
+            key=lambda v: (v, str(v)),
         )
     return st.one_of(st.sampled_from(candidates), spread) if candidates else spread
 

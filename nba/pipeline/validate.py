@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import re
 import time
 from collections.abc import Collection, Mapping
@@ -478,10 +479,13 @@ def _annotation(spec: AttributeSpec) -> Any:
     low = -PROFILE_NUMBER_LIMIT if spec.min is None else spec.min
     high = PROFILE_NUMBER_LIMIT if spec.max is None else spec.max
     bounds = Field(ge=low, le=high)
+    # pydantic-core refuses a fractional bound on an int validator (`max: 2.5` would fail the
+    # whole schema): an int lies within [low, high] exactly when it lies within these.
+    int_bounds = Field(ge=math.ceil(low), le=math.floor(high))
     if spec.type == AttributeType.INT:
-        return Annotated[StrictInt, bounds]
+        return Annotated[StrictInt, int_bounds]
     if spec.type == AttributeType.NUMBER:  # bounds on each branch: on the union they are
-        return Annotated[StrictInt, bounds] | Annotated[StrictFloat, bounds]  # Python calls
+        return Annotated[StrictInt, int_bounds] | Annotated[StrictFloat, bounds]  # Python calls
     if spec.type == AttributeType.BOOL:
         return StrictBool
     if spec.type == AttributeType.STRING:
