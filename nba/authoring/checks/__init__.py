@@ -18,8 +18,15 @@ Actions
                                     case where it is eligible, or it is eligible only on
                                     touchpoints it has no treatment for
   eligible-and-suppressed  error    whenever an action is eligible, one suppression of it holds
+Fallbacks
   fallback-suppressed      error    a fallback's action is suppressed at every touchpoint the
                                     fallback serves, so the fallback is never given
+  fallback-bypasses-eligibility
+                           error    a marketing fallback with engagement rules: a fallback skips
+                                    them, so it reaches customers they exclude
+  fallback-is-marketing    warning  a marketing fallback without engagement rules
+  fallback-needs-opt-in    warning  a fallback on a channel whose consent for its purpose is
+                                    opt-in: customers without an opt-in get no fallback
 Redundancy
   duplicate-rule           warning  two rules with the same effect and equivalent conditions
   shadowed-rule            warning  a rule that never changes a decision because another rule
@@ -39,6 +46,9 @@ Policies
   cooldown-covers-nothing  warning  a cooldown for a purpose no action has
   quiet-hours-empty        warning  quiet hours with start == end cover no minute at all
   quiet-hours-no-effect    warning  quiet hours on inbound-only channels (never restrained)
+  window-too-short         warning  a cap window or cooldown pause under an hour (`1m` is a minute)
+  window-too-long          warning  a policy window longer than its kind plausibly needs: it sets
+                                    how long every customer's history is kept (ranges in windows.py)
 
 Errors are what is certainly broken: something that can never happen, or an action that can
 never be shown. Warnings are what has no effect or is redundant: harmless to serve, but the
@@ -57,6 +67,7 @@ from nba.authoring.checks.policies import PolicyChecks
 from nba.authoring.checks.redundancy import RedundancyChecks
 from nba.authoring.checks.unused import UnusedChecks
 from nba.authoring.checks.weights import WeightChecks
+from nba.authoring.checks.windows import WindowChecks
 from nba.errors import RuleError
 from nba.ruleset.ruleset import RuleSet
 
@@ -76,6 +87,7 @@ class Checker(
     WeightChecks,
     UnusedChecks,
     PolicyChecks,
+    WindowChecks,
 ):
     """Every family of checks over one rule set; `run()` returns the findings, sorted."""
 
@@ -89,4 +101,5 @@ class Checker(
         self.weights()
         self.unused()
         self.policies()
+        self.windows()
         return sorted(self.found, key=RuleError.sort_key)
