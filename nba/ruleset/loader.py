@@ -679,6 +679,7 @@ class _Assembler:
                     c.each,
                     c.reason,
                     entry.at("caps", i),
+                    entry.at("caps", i, "within"),
                 )
                 for i, c in enumerate(spec.caps)
             ),
@@ -694,12 +695,15 @@ class _Assembler:
                     c.reason,
                     entry.at("cooldowns", i),
                     (c.channel,) if c.channel is not None else c.channels,
+                    entry.at("cooldowns", i, "within"),
+                    entry.at("cooldowns", i, "pause"),
                 )
                 for i, c in enumerate(spec.cooldowns)
             ),
             complaint_pause_seconds=duration_seconds(pause.pause) if pause else None,
             complaint_pause_purposes=frozenset(pause.purposes) if pause else frozenset(),
             complaint_pause_location=entry.at("complaint_pause") if pause else None,
+            complaint_pause_at=entry.at("complaint_pause", "pause") if pause else None,
             quiet_hours=tuple(
                 QuietHours(
                     q.id,

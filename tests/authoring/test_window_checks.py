@@ -39,7 +39,7 @@ def cooldown(within: str, pause: str) -> str:
 
 def test_a_daily_cap_written_in_minutes_is_too_short(tmp_path: Path) -> None:
     assert window_findings(tmp_path, cap("1m")) == [
-        "rules/policies.yaml:3:7: warning[window-too-short]: cap 'daily' has a cap window of 1m"
+        "rules/policies.yaml:5:15: warning[window-too-short]: cap 'daily' has a cap window of 1m"
         " (1 minute; `m` is minutes), which is too short to matter: caps are usually per day,"
         " week or month; expected at least 1h (a day is 1d, a month 30d)"
     ]
@@ -47,7 +47,7 @@ def test_a_daily_cap_written_in_minutes_is_too_short(tmp_path: Path) -> None:
 
 def test_a_cap_over_twenty_years_names_the_retention_it_implies(tmp_path: Path) -> None:
     assert window_findings(tmp_path, cap("7300d")) == [
-        "rules/policies.yaml:3:7: warning[window-too-long]: cap 'daily' has a cap window of"
+        "rules/policies.yaml:5:15: warning[window-too-long]: cap 'daily' has a cap window of"
         " 7300d (20.0 years): caps are usually per day, week or month, and history is kept as"
         " long as the longest window needs, so this keeps every customer's history for 20.0"
         " years; expected at most 732d (2.0 years)"
@@ -57,7 +57,7 @@ def test_a_cap_over_twenty_years_names_the_retention_it_implies(tmp_path: Path) 
 def test_a_600_day_cooldown_pause_keeps_history_for_window_plus_pause(tmp_path: Path) -> None:
     (found,) = window_findings(tmp_path, cooldown("30d", "600d"))
     assert found.startswith(
-        "rules/policies.yaml:3:7: warning[window-too-long]: cooldown 'rest' has a cooldown pause"
+        "rules/policies.yaml:7:14: warning[window-too-long]: cooldown 'rest' has a cooldown pause"
         " of 600d (600 days)"
     )
     assert "keeps every customer's history for 630 days; expected at most 366d" in found
@@ -65,7 +65,8 @@ def test_a_600_day_cooldown_pause_keeps_history_for_window_plus_pause(tmp_path: 
 
 def test_a_3000_day_complaint_pause_keeps_history_for_8_years(tmp_path: Path) -> None:
     (found,) = window_findings(tmp_path, "  complaint_pause:\n    pause: 3000d\n")
-    assert "warning[window-too-long]: complaint_pause has a complaint pause of 3000d" in found
+    assert found.startswith("rules/policies.yaml:3:12: warning[window-too-long]: complaint_pause")
+    assert "has a complaint pause of 3000d (8.2 years)" in found
     assert "keeps every customer's history for 8.2 years; expected at most 1096d" in found
 
 

@@ -51,15 +51,18 @@ class WindowChecks(CheckerBase):
     def windows(self) -> None:
         policies = self.rs.policies
         for cap in policies.caps:
-            self.window(f"cap '{cap.id}'", CAP_WINDOW, cap.within_seconds, cap.location)
+            at = cap.within_at or cap.location
+            self.window(f"cap '{cap.id}'", CAP_WINDOW, cap.within_seconds, at)
         for cooldown in policies.cooldowns:
-            what, at = f"cooldown '{cooldown.id}'", cooldown.location
+            what = f"cooldown '{cooldown.id}'"
             retention = cooldown.within_seconds + cooldown.pause_seconds
-            self.window(what, COOLDOWN_WINDOW, cooldown.within_seconds, at, retention)
-            self.window(what, COOLDOWN_PAUSE, cooldown.pause_seconds, at, retention)
+            within_at = cooldown.within_at or cooldown.location
+            pause_at = cooldown.pause_at or cooldown.location
+            self.window(what, COOLDOWN_WINDOW, cooldown.within_seconds, within_at, retention)
+            self.window(what, COOLDOWN_PAUSE, cooldown.pause_seconds, pause_at, retention)
         pause = policies.complaint_pause_seconds
         if pause is not None:
-            where = policies.complaint_pause_location
+            where = policies.complaint_pause_at or policies.complaint_pause_location
             self.window("complaint_pause", COMPLAINT_PAUSE, pause, where)
 
     def window(
