@@ -173,7 +173,7 @@ def validate(
     Beyond loading and compiling, the whole set is checked for rules that can never hold,
     actions that can never be recommended, duplicated or shadowed rules and the like.
     """
-    from nba.authoring.validate import check
+    from nba.authoring.checks import check
     from nba.engine.durable import DurableEngine
     from nba.errors import Severity
     from nba.ruleset.loader import load_ruleset

@@ -1,4 +1,4 @@
-"""Static checks (nba.authoring.validate): each finding's code, message, file:line, near misses."""
+"""Static checks (nba.authoring.checks): each finding's code, message, file:line, near misses."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nba.authoring.validate import Checker, check
+from nba.authoring.checks import Checker, check
 from nba.errors import RuleError, Severity
 from nba.ruleset.loader import load_ruleset
 from nba.ruleset.ruleset import RuleSet

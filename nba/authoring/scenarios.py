@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nba.errors import Location, RequestError, RuleError, did_you_mean
 from nba.pipeline.decider import Decider
 from nba.pipeline.types import Decision
+from nba.pipeline.validate import listing
 from nba.ruleset.yaml_source import SourceDocument, read_document
 from nba.v1 import decisioning_pb2 as pb
 
@@ -62,6 +63,8 @@ class Scenario:
     spec: ScenarioSpec
     location: Location
     base: Path  # directory of the scenario file, for relative request paths
+    # every action its expectations name, with the field and the place it is written
+    action_refs: tuple[tuple[str, str, Location], ...] = ()
 
 
 @dataclass
@@ -124,8 +127,40 @@ def _scenarios_of(doc: SourceDocument, base: Path) -> tuple[list[Scenario], list
                     hint = did_you_mean(key, Expectations.model_fields)
                 errors.append(RuleError("scenario", message, doc.locate_key(path), hint))
             continue
-        found.append(Scenario(spec.name, spec, doc.locate(("scenarios", i)), base))
+        refs = tuple(_action_refs(spec.expect, doc, ("scenarios", i, "expect")))
+        found.append(Scenario(spec.name, spec, doc.locate(("scenarios", i)), base, refs))
     return found, errors
+
+
+def _action_refs(
+    expect: Expectations, doc: SourceDocument, at: tuple[str | int, ...]
+) -> Iterator[tuple[str, str, Location]]:
+    if expect.top_action is not None:
+        yield "top_action", expect.top_action, doc.locate((*at, "top_action"))
+    for key in ("offered", "not_offered", "score_order"):
+        for j, name in enumerate(getattr(expect, key)):
+            yield key, name, doc.locate((*at, key, j))
+    for j, item in enumerate(expect.excluded):
+        yield "excluded.action", item.action, doc.locate((*at, "excluded", j, "action"))
+
+
+def unknown_actions(scenario: Scenario, known: Collection[str]) -> list[RuleError]:
+    """Expectations naming an action the rule set lacks: they would pass (or fail) silently.
+
+    `not_offered: [ins_singel_trip]` holds for any decision, so a typo there would hide the
+    very regression the scenario was written to catch.
+    """
+    return [
+        RuleError(
+            "scenario-unknown-action",
+            f"{key} names action '{name}', which the rule set does not declare;"
+            f" expected one of {listing(sorted(known))}",
+            at,
+            did_you_mean(name, known),
+        )
+        for key, name, at in scenario.action_refs
+        if name not in known
+    ]
 
 
 # ---------------------------------------------------------------------------- running
@@ -133,6 +168,10 @@ def _scenarios_of(doc: SourceDocument, base: Path) -> tuple[list[Scenario], list
 
 def run_scenario(decider: Decider, scenario: Scenario) -> Outcome:
     outcome = Outcome(scenario)
+    unknown = unknown_actions(scenario, decider.ruleset.actions)
+    if unknown:
+        outcome.error = "; ".join(str(e) for e in unknown)
+        return outcome
     try:
         message = _request(scenario)
     except (OSError, ValueError, json_format.ParseError) as exc:
@@ -196,9 +235,9 @@ def check(expect: Expectations, decision: Decision) -> Iterator[str]:
                 f" not above {lower} ({scores[lower]:.4g})"
             )
     if expect.fallback is not None:
-        got = bool(picks) and picks[0].fallback
-        if got != expect.fallback:
-            yield f"fallback: expected {expect.fallback}, got {got}"
+        was_fallback = bool(picks) and picks[0].fallback
+        if was_fallback != expect.fallback:
+            yield f"fallback: expected {expect.fallback}, got {was_fallback}"
 
 
 def select(scenarios: list[Scenario], pattern: str | None) -> list[Scenario]:

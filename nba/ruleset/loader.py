@@ -100,7 +100,7 @@ def load_ruleset(directory: str | Path, display_root: str | Path | None = None) 
         raise RuleSetError(
             [RuleError("io", f"no rule files (*.yaml) in '{root}'; expected at least one")]
         )
-    return _Assembler().assemble([(p, str(shown / p.relative_to(root))) for p in files])
+    return _Assembler().assemble([(p, shown, p.relative_to(root)) for p in files])
 
 
 def load_documents(named_texts: Iterable[tuple[str, str]]) -> RuleSet:
@@ -114,7 +114,7 @@ def load_documents(named_texts: Iterable[tuple[str, str]]) -> RuleSet:
         assembler.errors.extend(errors)
         assembler.unreadable |= doc is None
         if doc is not None:
-            docs.append((doc, hashlib.sha256(text.encode()).hexdigest()))
+            docs.append((doc, _identity(name, text.encode())))
     return assembler.assemble_documents(docs)
 
 
@@ -124,14 +124,15 @@ class _Assembler:
         self.unreadable = False  # a file failed to parse: its sections are unknown
 
     # -- 1 & 2: files
-    def assemble(self, files: list[tuple[Path, str]]) -> RuleSet:
+    def assemble(self, files: list[tuple[Path, Path, Path]]) -> RuleSet:
+        """Each file as (its path, the root shown in messages, its path inside the rules dir)."""
         docs = []
-        for path, name in files:
-            doc, errors = read_document(path, name)
+        for path, shown, relative in files:
+            doc, errors = read_document(path, str(shown / relative))
             self.errors.extend(errors)
             self.unreadable |= doc is None
             if doc is not None:
-                docs.append((doc, hashlib.sha256(path.read_bytes()).hexdigest()))
+                docs.append((doc, _identity(relative.as_posix(), path.read_bytes())))
         return self.assemble_documents(docs)
 
     def assemble_documents(self, docs: list[tuple[SourceDocument, str]]) -> RuleSet:
@@ -678,6 +679,7 @@ class _Assembler:
                     c.each,
                     c.reason,
                     entry.at("caps", i),
+                    entry.at("caps", i, "within"),
                 )
                 for i, c in enumerate(spec.caps)
             ),
@@ -693,12 +695,15 @@ class _Assembler:
                     c.reason,
                     entry.at("cooldowns", i),
                     (c.channel,) if c.channel is not None else c.channels,
+                    entry.at("cooldowns", i, "within"),
+                    entry.at("cooldowns", i, "pause"),
                 )
                 for i, c in enumerate(spec.cooldowns)
             ),
             complaint_pause_seconds=duration_seconds(pause.pause) if pause else None,
             complaint_pause_purposes=frozenset(pause.purposes) if pause else frozenset(),
             complaint_pause_location=entry.at("complaint_pause") if pause else None,
+            complaint_pause_at=entry.at("complaint_pause", "pause") if pause else None,
             quiet_hours=tuple(
                 QuietHours(
                     q.id,
@@ -789,11 +794,20 @@ def _with(rule: Rule, **changes: Any) -> Rule:
     return replace(rule, **changes)
 
 
+def _identity(relative: str, content: bytes) -> str:
+    """A file's part of the version: its path inside the rules directory and its bytes' hash.
+
+    Relative, so `nba validate rules`, `nba validate /abs/path/rules` and a copy of the
+    directory elsewhere all print the same version (the README says "versioned by content").
+    """
+    return relative + "\0" + hashlib.sha256(content).hexdigest()
+
+
 def _version(docs: list[tuple[SourceDocument, str]]) -> str:
-    """Content hash over file names and bytes: the same files give the same version."""
+    """Content hash over relative file names and bytes: the same files give the same version."""
     digest = hashlib.sha256()
-    for doc, file_digest in sorted(docs, key=lambda d: d[0].file):
-        digest.update(doc.file.encode() + b"\0" + file_digest.encode() + b"\0")
+    for identity in sorted(identity for _doc, identity in docs):
+        digest.update(identity.encode() + b"\0")
     return digest.hexdigest()[:12]
 
 

@@ -101,6 +101,7 @@ class Cap:
     each: str  # customer | action | group
     reason: str
     location: Location
+    within_at: Location | None = None  # where `within:` is written, for the window checks
 
     def applies(self, action: Action, channel: str) -> bool:
         """Does recommending `action` on `channel` add to what this cap counts?"""
@@ -123,6 +124,8 @@ class Cooldown:
     reason: str
     location: Location
     channels: tuple[str, ...] = ()  # counted and paused only on these; () is every channel
+    within_at: Location | None = None  # where `within:` and `pause:` are written
+    pause_at: Location | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,7 @@ class Policies:
     complaint_pause_seconds: int | None = None
     complaint_pause_purposes: frozenset[str] = frozenset()
     complaint_pause_location: Location | None = None
+    complaint_pause_at: Location | None = None  # where its `pause:` value is written
     quiet_hours: tuple[QuietHours, ...] = ()
     clock_skew_seconds: int = DEFAULT_CLOCK_SKEW_SECONDS  # ahead of as_of, still "now"
 

@@ -126,6 +126,7 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
+        previous: tuple[yaml.Node, yaml.Node] | None = None
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.errors.append(
@@ -146,9 +147,72 @@ class _Builder:
                     )
                 )
                 continue
+            if previous is not None and _comma_split(node, key_node, value_node, previous[1]):
+                self.errors.append(_comma_error(self.file, key_node, *previous))
+                continue  # the key is half of the value before it, not a field of its own
             self.keys[(*path, key)] = _location(self.file, key_node)
             result[key] = self.build(value_node, (*path, key))
+            previous = (key_node, value_node)
         return result
+
+
+def _comma_split(
+    mapping: yaml.MappingNode, key: yaml.Node, value: yaml.Node, before: yaml.Node
+) -> bool:
+    """`{headline: Save water, save money}`: YAML ended the value at the comma and read the
+    rest as a key with no value. Only in a {...} mapping, only after a plain text value."""
+    return (
+        mapping.flow_style is True
+        and isinstance(key, yaml.ScalarNode)
+        and not key.style  # plain: None from PyYAML, "" from libyaml
+        and isinstance(value, yaml.ScalarNode)
+        and value.tag == "tag:yaml.org,2002:null"
+        and value.value == ""
+        and isinstance(before, yaml.ScalarNode)
+        and not before.style
+        and before.tag == "tag:yaml.org,2002:str"
+    )
+
+
+def _comma_error(file: str, stray: yaml.Node, key: yaml.Node, value: yaml.Node) -> RuleError:
+    whole = f"{value.value}, {stray.value}"
+    return RuleError(
+        "yaml",
+        f"'{stray.value}' is a key with no value: in a {{...}} mapping a comma ends a value,"
+        f" so `{key.value}: {whole}` was read as {key.value} '{value.value}' and a key"
+        f" '{stray.value}'; expected the value in quotes",
+        _location(file, stray),
+        f"quote it: {key.value}: {_quoted(whole)}",
+    )
+
+
+_UNQUOTED_COLON = (  # the problem texts of PyYAML and of libyaml for `key: text: more`
+    "mapping values are not allowed",
+    "expected ',' or '}', but got ':'",
+    "did not find expected ',' or '}'",
+)
+
+
+def _colon_hint(text: str, line: int, column: int) -> str:
+    """For `body: Note: fees apply`, the same line with the value quoted."""
+    lines = _LINE_BREAK.split(text)
+    if not 0 <= line < len(lines):
+        return ""
+    source = lines[line]
+    start = max(source.rfind(",", 0, column), source.rfind("{", 0, column)) + 1
+    ends = [i for i in (source.find(",", column), source.find("}", column)) if i >= 0]
+    segment = source[start : min(ends) if start and ends else len(source)].strip()
+    key, sep, value = segment.removeprefix("- ").partition(": ")
+    if not sep or not value.strip():
+        return ""
+    return f"a value with ': ' in it must be quoted: {key}: {_quoted(value.strip())}"
+
+
+def _quoted(value: str) -> str:
+    """The value as YAML text in quotes: double, unless it holds a double quote."""
+    if '"' not in value:
+        return f'"{value}"'
+    return "'" + value.replace("'", "''") + "'"
 
 
 def read_document(path: Path, display_name: str) -> tuple[SourceDocument | None, list[RuleError]]:
@@ -190,7 +254,10 @@ def parse_text(text: str, display_name: str) -> tuple[SourceDocument | None, lis
         problem = exc.problem or "invalid YAML"
         context = f" {exc.context}" if exc.context else ""
         message = f"YAML syntax: {problem}{context}; expected valid YAML"
-        return None, [RuleError("yaml", message, loc)]
+        hint = ""
+        if mark is not None and problem.startswith(_UNQUOTED_COLON):
+            hint = _colon_hint(text, mark.line, mark.column)
+        return None, [RuleError("yaml", message, loc, hint)]
     except yaml.YAMLError as exc:
         return None, [RuleError("yaml", f"YAML error: {exc}", Location(display_name, 1, 1))]
     if node is None:
