@@ -1,0 +1,81 @@
+"""Admission control: how much one worker takes on before it says no, for every transport.
+
+    limit               default                 past it
+    max_request_bytes   1 MiB                   RESOURCE_EXHAUSTED (the transport, unparsed)
+    max_in_flight       2 x the thread count    RESOURCE_EXHAUSTED at once (OverloadedError)
+
+Calls in flight are counted by one non-blocking semaphore per service, shared by every
+face: a call past the limit is refused at once, never queued. The gRPC face also caps
+its own queue at the same number (grpc's maximum_concurrent_rpcs), since a call waiting
+for one of its threads has not reached the service yet. Twice the threads keeps one
+round of calls waiting behind the running ones: on main, 500 calls in flight queued to a
+p50 of 591 ms with nothing ever refused.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from nba.errors import NbaError
+
+MIB = 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = MIB
+IN_FLIGHT_PER_THREAD = 2
+
+
+class OverloadedError(NbaError):
+    """The worker already has as many calls in flight as it takes; retry with backoff."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one worker accepts; max_in_flight None: IN_FLIGHT_PER_THREAD x its threads."""
+
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_in_flight: int | None = None
+
+    def in_flight_for(self, threads: int) -> int:
+        return self.max_in_flight or IN_FLIGHT_PER_THREAD * threads
+
+
+class InFlight:
+    """At most `limit` calls at once; the next one gets OverloadedError without waiting."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        if not self._slots.acquire(blocking=False):
+            raise OverloadedError(f"server busy: {self.limit} calls in flight; retry with backoff")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+class RateLimitedLog:
+    """Lets one line a period through and counts the rest: a flood of bad requests must not
+    flood the log (3,411 tracebacks in one fuzz run on main)."""
+
+    def __init__(self, period: float = 10.0) -> None:
+        self.period = period
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._suppressed = 0
+
+    def allow(self) -> int | None:
+        """None: stay quiet; else log now, saying how many were suppressed since the last."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._suppressed += 1
+                return None
+            self._next = now + self.period
+            suppressed, self._suppressed = self._suppressed, 0
+            return suppressed
