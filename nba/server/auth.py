@@ -201,13 +201,14 @@ def _token(path: Path, node: yaml.Node) -> _Token:
         raise TokenFileError(f"{where}: expected `name: <who holds the token>`")
     if not isinstance(digest, yaml.ScalarNode) or not _is_sha256(digest.value):
         raise TokenFileError(f"{where}: expected `sha256: <64 hex digits>` for '{name.value}'")
-    return _Token(name.value, bytes.fromhex(digest.value), _scopes(path, fields.get("scopes")))
+    scopes = fields.get("scopes")
+    if not isinstance(scopes, yaml.SequenceNode):
+        raise TokenFileError(f"{where}: expected `scopes: [...]` of {', '.join(Scope)}")
+    return _Token(name.value, bytes.fromhex(digest.value), _scopes(path, scopes))
 
 
-def _scopes(path: Path, node: yaml.Node | None) -> frozenset[Scope]:
+def _scopes(path: Path, node: yaml.SequenceNode) -> frozenset[Scope]:
     known = ", ".join(Scope)
-    if not isinstance(node, yaml.SequenceNode):
-        raise TokenFileError(f"{path}:{_line(node)}: expected `scopes: [...]` of {known}")
     scopes = set()
     for item in node.value:
         if not isinstance(item, yaml.ScalarNode) or item.value not in SCOPE_NAMES:

@@ -50,9 +50,11 @@ def test_tls_serves_and_rotated_certificates_serve_new_connections_without_resta
     cert, key = write_pair(tmp_path, first.issue("localhost", server=True))
     with serving("--tls-cert", str(cert), "--tls-key", str(key)) as server:
         assert secure_health(server.port, first.pem) == SERVING
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as plain:
-            with pytest.raises(grpc.RpcError) as plaintext:
-                health(plain)
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{server.port}") as plain,
+            pytest.raises(grpc.RpcError) as plaintext,
+        ):
+            health(plain)
         assert plaintext.value.code() == grpc.StatusCode.UNAVAILABLE
 
         time.sleep(0.02)  # a new mtime even on a coarse clock
