@@ -183,8 +183,10 @@ def test_the_token_file_is_reloaded_and_a_broken_edit_keeps_the_last_good_tokens
     tokens_path.write_text("tokens:\n  - {name: web, sha256: nothex, scopes: [decide]}\n")
     still_good = bearer(rotated["web"])  # calls make the server look at the file again
     assert eventually(
-        lambda: code_of(decide, channel, still_good) == grpc.StatusCode.OK
-        and "token file rejected" in server.stderr
+        lambda: (
+            code_of(decide, channel, still_good) == grpc.StatusCode.OK
+            and "token file rejected" in server.stderr
+        )
     )
     assert f"{tokens_path}:2:" in server.wait_for("token file rejected")
     token_file(tokens_path, TOKENS, SCOPES)  # as the module's other tests expect
