@@ -206,6 +206,7 @@ def build_server(
     `limits`: request size and calls in flight; `reflection_on`: False hides the schema.
     """
     in_flight = limits.in_flight_for(threads)
+    pool = limits.pool_for(threads)
     options = [
         ("grpc.so_reuseport", 1 if reuse_port else 0),
         ("grpc.max_receive_message_length", limits.max_request_bytes),
@@ -213,9 +214,9 @@ def build_server(
     auth = auth or OpenDoor()
     gated = reflection_on and not isinstance(auth, OpenDoor)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=threads),
+        futures.ThreadPoolExecutor(max_workers=pool),
         options=options,
-        maximum_concurrent_rpcs=in_flight,  # grpc's queue is bounded by the same number
+        maximum_concurrent_rpcs=pool,  # every admitted call has a thread: nothing queues
         interceptors=[AdminOnlyReflection(auth)] if gated else None,
     )
     service = DecisionService(holder, auth=auth, in_flight=InFlight(in_flight))
