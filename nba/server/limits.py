@@ -51,20 +51,38 @@ class Limits:
 
 
 class InFlight:
-    """At most `limit` calls at once; the next one gets OverloadedError without waiting."""
+    """At most `limit` calls at once; the next one gets OverloadedError without waiting.
+
+    A count under a plain lock, not a BoundedSemaphore: threading's semaphore is Python
+    code around a Condition; the whole admission wrapper (auth, scope, slot) went from
+    2.9 to 1.3 µs a call with this (timeit, no-op method).
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._slots = threading.BoundedSemaphore(limit)
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        """Take a slot, or OverloadedError at once; `leave` gives it back."""
+        with self._lock:
+            if self.count >= self.limit:
+                raise OverloadedError(
+                    f"server busy: {self.limit} calls in flight; retry with backoff"
+                )
+            self.count += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.count -= 1
 
     @contextmanager
     def admitted(self) -> Iterator[None]:
-        if not self._slots.acquire(blocking=False):
-            raise OverloadedError(f"server busy: {self.limit} calls in flight; retry with backoff")
+        self.enter()
         try:
             yield
         finally:
-            self._slots.release()
+            self.leave()
 
 
 class RateLimitedLog:

@@ -77,10 +77,14 @@ def admits(scope: Scope) -> Callable[[Method], Method]:
         @functools.wraps(method)
         def admitted(service: DecisionService, request: Any, call: CallContext = ANONYMOUS) -> Any:
             require(service.auth.authenticate(call.authorization), scope)
-            if service.in_flight is None:
+            slots = service.in_flight
+            if slots is None:
                 return method(service, request, call)
-            with service.in_flight.admitted():
+            slots.enter()  # not a `with`: a generator context manager per call costs ~0.5 µs
+            try:
                 return method(service, request, call)
+            finally:
+                slots.leave()
 
         return cast(Method, admitted)
 
