@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +22,8 @@ from nba.server import NO_STORE
 if TYPE_CHECKING:
     from nba.pipeline.decider import Decider
     from nba.ruleset.ruleset import RuleSet
+    from nba.server.limits import Limits
+    from nba.server.tls import TlsFiles
 from nba.v1 import decisioning_pb2 as pb
 
 app = typer.Typer(
@@ -34,6 +37,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_STORE = "sqlite:///.nba/interactions.sqlite3"
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # nba.server.limits.DEFAULT_MAX_REQUEST_BYTES
 RulesDir = Annotated[Path, typer.Option("--rules", help="Rules directory.")]
 
 
@@ -110,6 +114,30 @@ def serve(
     watch: Annotated[
         bool, typer.Option(help="Reload when a rule file changes (SIGHUP reloads too).")
     ] = True,
+    # -- who may call, and what a worker takes on (README: Running in production)
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate chain: serve TLS (with --tls-key).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    tls_client_ca: Annotated[
+        Path | None, typer.Option(help="PEM CA: require client certificates it signed (mTLS).")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option(help="Allow plaintext on a non-loopback address (logged).")
+    ] = False,
+    auth_tokens: Annotated[
+        Path | None, typer.Option(help="YAML bearer tokens with scopes (default: no auth).")
+    ] = None,
+    reflection: Annotated[bool, typer.Option(help="Serve gRPC server reflection.")] = True,
+    max_request_bytes: Annotated[
+        int, typer.Option(help="Largest request accepted (RESOURCE_EXHAUSTED past it).")
+    ] = DEFAULT_MAX_REQUEST_BYTES,
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option(
+            help="Calls in flight per worker before RESOURCE_EXHAUSTED (default 2 x threads)."
+        ),
+    ] = None,
 ) -> None:
     """Serve DecisionService over gRPC on the rules in RULES (health and reflection on).
 
@@ -143,7 +171,79 @@ def serve(
         err.print(f"--store: {exc}", markup=False)
         raise typer.Exit(2) from None
     config = ServeConfig(rules, host, port, store, engine.value, threads, sweep_every, watch)
+    config = replace(
+        config,
+        tls=_tls_files(host, tls_cert, tls_key, tls_client_ca, insecure),
+        auth_tokens=_checked_tokens(auth_tokens),
+        reflection=reflection,
+        limits=_limits(max_request_bytes, max_in_flight),
+    )
     raise typer.Exit(run(config, workers, ruleset))  # the workers inherit the parsed set
+
+
+def _tls_files(
+    host: str, cert: Path | None, key: Path | None, client_ca: Path | None, insecure: bool
+) -> TlsFiles | None:
+    """The TLS files to serve with, checked; exit 2 when they are unusable or missing where
+    the address is reachable from another machine."""
+    from nba.server.tls import TlsFileError, TlsFiles, checked_configuration
+
+    if cert is None or key is None:
+        if cert or key or client_ca:
+            err.print("--tls-cert and --tls-key go together (--tls-client-ca needs both)")
+            raise typer.Exit(2)
+        if not _is_loopback(host):
+            if not insecure:
+                err.print(
+                    f"--host {host}: refusing to serve plaintext beyond loopback; give"
+                    " --tls-cert and --tls-key, or --insecure to accept it"
+                )
+                raise typer.Exit(2)
+            logging.getLogger("nba").warning(
+                "serving plaintext on %s (--insecure): tokens and data cross the network in clear",
+                host,
+            )
+        return None
+    files = TlsFiles(cert, key, client_ca)
+    try:
+        checked_configuration(files)
+    except TlsFileError as exc:
+        err.print(f"--tls-cert/--tls-key: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    return files
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+def _checked_tokens(path: Path | None) -> Path | None:
+    """The token file, once it reads; exit 2 naming file:line when it does not."""
+    from nba.server.auth import TokenFileError, read_tokens
+
+    if path is not None:
+        try:
+            read_tokens(path)
+        except TokenFileError as exc:
+            err.print(f"--auth-tokens: {exc}", markup=False)
+            raise typer.Exit(2) from None
+    return path
+
+
+def _limits(max_request_bytes: int, max_in_flight: int | None) -> Limits:
+    from nba.server.limits import Limits
+
+    if max_request_bytes < 1 or (max_in_flight is not None and max_in_flight < 1):
+        err.print("--max-request-bytes and --max-in-flight: expected 1 or more")
+        raise typer.Exit(2)
+    return Limits(max_request_bytes, max_in_flight)
 
 
 def _served_ruleset(rules: Path) -> RuleSet:

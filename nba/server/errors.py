@@ -9,6 +9,9 @@ Anything not in the table is a bug: INTERNAL, a generic message, the traceback i
     error                 gRPC                 HTTP  Connect              client sees
     RequestError          INVALID_ARGUMENT     400   invalid_argument     "field: what was wrong"
     NotConfiguredError    FAILED_PRECONDITION  400   failed_precondition  its own message
+    UnauthenticatedError  UNAUTHENTICATED      401   unauthenticated      its own message
+    PermissionDeniedError PERMISSION_DENIED    403   permission_denied    the scope needed
+    OverloadedError       RESOURCE_EXHAUSTED   429   resource_exhausted   its own message
     StoreError            UNAVAILABLE          503   unavailable          a fixed message
     EngineError           INTERNAL             500   internal             a fixed message
     anything else         INTERNAL             500   internal             a fixed message
@@ -27,6 +30,8 @@ from enum import Enum
 import grpc
 
 from nba.errors import EngineError, NotConfiguredError, RequestError, StoreError
+from nba.server.auth import PermissionDeniedError, UnauthenticatedError
+from nba.server.limits import OverloadedError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,15 @@ FAILURES: dict[type[BaseException], Failure] = {
     ),
     NotConfiguredError: Failure(
         grpc.StatusCode.FAILED_PRECONDITION, 400, "failed_precondition", None, Logged.NOT
+    ),
+    UnauthenticatedError: Failure(
+        grpc.StatusCode.UNAUTHENTICATED, 401, "unauthenticated", None, Logged.NOT
+    ),
+    PermissionDeniedError: Failure(
+        grpc.StatusCode.PERMISSION_DENIED, 403, "permission_denied", None, Logged.NOT
+    ),
+    OverloadedError: Failure(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "resource_exhausted", None, Logged.NOT
     ),
     StoreError: Failure(
         grpc.StatusCode.UNAVAILABLE,

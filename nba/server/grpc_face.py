@@ -5,23 +5,35 @@ becomes a status through the one error table (errors.py): a malformed request ge
 INVALID_ARGUMENT naming the field and changes nothing, an engine failure (a bug, never the
 caller's fault) gets INTERNAL and its traceback goes to the log. The `nba.rules` health
 name follows the rule files: the holder tells this face's listener about every reload.
+
+Bytes that do not parse as the request never reach grpc's own deserializer (which logs a
+traceback and answers INTERNAL): a lenient deserializer hands the handler an Undecodable
+instead, answered INVALID_ARGUMENT naming the message, logged one line per 10 s at most.
+The `authorization` metadata goes to the service, which authenticates it (auth.py);
+reflection, which never reaches the service, is gated by an interceptor with the same
+policy (admin scope).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from nba.server.errors import reported
+from nba.errors import NbaError, RequestError
+from nba.server.auth import Authenticator, OpenDoor, Scope, require
+from nba.server.errors import failure_for, reported
+from nba.server.limits import InFlight, Limits, RateLimitedLog
 from nba.server.reload import Listener, LoadResult, RuleSetHolder
-from nba.server.service import DecisionService
+from nba.server.service import CallContext, DecisionService
+from nba.server.tls import TlsFiles, server_credentials
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 
@@ -34,6 +46,32 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 Request = TypeVar("Request", bound=Message)
 Response = TypeVar("Response", bound=Message)
+
+log = logging.getLogger(__name__)
+undecodable_log = RateLimitedLog()
+NO_LIMITS_GIVEN = Limits()  # the defaults of limits.py
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """What the lenient deserializer hands on for bytes that are not the request."""
+
+    message: str  # the request message's name, e.g. DecideRequest
+    reason: str  # protobuf's words, cut
+
+
+def lenient(message: type[Message]) -> Callable[[bytes], Message | Undecodable]:
+    """A request deserializer that never raises: bad bytes, invalid UTF-8 in a string or a
+    Struct nested past protobuf's recursion limit become an Undecodable."""
+    name = message.DESCRIPTOR.name
+
+    def parse(data: bytes) -> Message | Undecodable:
+        try:
+            return message.FromString(data)
+        except Exception as exc:  # DecodeError, RecursionError: all the caller's bytes
+            return Undecodable(name, str(exc)[:100])
+
+    return parse
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
@@ -63,16 +101,84 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
 
 def _answer(
     rpc: str,
-    call: Callable[[Request], Response],
-    request: Request,
+    call: Callable[[Request, CallContext], Response],
+    request: Request | Undecodable,
     context: grpc.ServicerContext,
 ) -> Response:
     try:
-        return call(request)
+        if isinstance(request, Undecodable):
+            raise _undecodable(request, context)
+        return call(
+            request, CallContext(authorization=_authorization(context.invocation_metadata()))
+        )
     except Exception as exc:  # every failure, expected or a bug, answers through the table
         failure = reported(exc, rpc)
         context.abort(failure.grpc_code, failure.client_message(exc))
         raise AssertionError("unreachable") from exc  # pragma: no cover - abort raises
+
+
+def _undecodable(request: Undecodable, context: grpc.ServicerContext) -> RequestError:
+    suppressed = undecodable_log.allow()
+    if suppressed is not None:
+        more = f" ({suppressed} more since the last line)" if suppressed else ""
+        log.warning(
+            "undecodable %s from %s: %s%s", request.message, context.peer(), request.reason, more
+        )
+    return RequestError(request.message, "undecodable bytes: not a valid protobuf message")
+
+
+def _authorization(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else None
+    return None
+
+
+def decision_handler(servicer: DecisionServicer) -> grpc.GenericRpcHandler:
+    """The DecisionService methods, each with its lenient deserializer."""
+    methods = pb.DESCRIPTOR.services_by_name["DecisionService"].methods
+    handlers = {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=lenient(_message_class(method.input_type.name)),
+            response_serializer=_message_class(method.output_type.name).SerializeToString,
+        )
+        for method in methods
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+
+def _message_class(name: str) -> type[Message]:
+    cls: type[Message] = getattr(pb, name)
+    return cls
+
+
+class AdminOnlyReflection(grpc.ServerInterceptor):
+    """Server reflection answers only callers with the admin scope."""
+
+    def __init__(self, auth: Authenticator) -> None:
+        self.auth = auth
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        if not details.method.startswith(f"/{reflection.SERVICE_NAME}/"):
+            return continuation(details)
+        try:
+            require(
+                self.auth.authenticate(_authorization(details.invocation_metadata)), Scope.ADMIN
+            )
+        except NbaError as exc:
+            failure = failure_for(type(exc))
+            message = failure.client_message(exc)
+
+            def deny(_requests: Any, context: grpc.ServicerContext) -> Any:
+                context.abort(failure.grpc_code, message)
+
+            return grpc.stream_stream_rpc_method_handler(deny)
+        return continuation(details)
 
 
 @dataclass
@@ -88,18 +194,45 @@ def build_server(
     port: int = 50051,
     threads: int = 8,
     reuse_port: bool = False,
+    *,
+    tls: TlsFiles | None = None,
+    auth: Authenticator | None = None,
+    limits: Limits = NO_LIMITS_GIVEN,
+    reflection_on: bool = True,
 ) -> Running:
-    """A started server on host:port (port 0 picks a free one) with health and reflection."""
-    options = [("grpc.so_reuseport", 1 if reuse_port else 0)]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=options)
-    servicer = DecisionServicer(DecisionService(holder))
-    pb_grpc.add_DecisionServiceServicer_to_server(servicer, server)
+    """A started server on host:port (port 0 picks a free one) with health and reflection.
+
+    `tls`: serve TLS (mTLS with a client CA); `auth`: who may call what (None: anyone);
+    `limits`: request size and calls in flight; `reflection_on`: False hides the schema.
+    """
+    in_flight = limits.in_flight_for(threads)
+    pool = limits.pool_for(threads)
+    options = [
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+        ("grpc.max_receive_message_length", limits.max_request_bytes),
+    ]
+    auth = auth or OpenDoor()
+    gated = reflection_on and not isinstance(auth, OpenDoor)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=pool),
+        options=options,
+        maximum_concurrent_rpcs=pool,  # every admitted call has a thread: nothing queues
+        interceptors=[AdminOnlyReflection(auth)] if gated else None,
+    )
+    service = DecisionService(holder, auth=auth, in_flight=InFlight(in_flight))
+    server.add_generic_rpc_handlers((decision_handler(DecisionServicer(service)),))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    if reflection_on:
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+    address = f"{host}:{port}"
+    bound = (
+        server.add_secure_port(address, server_credentials(tls))
+        if tls
+        else server.add_insecure_port(address)
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()

@@ -31,13 +31,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nba.server import NO_STORE
+from nba.server.limits import Limits
 
 if TYPE_CHECKING:  # annotations only: the serving code is imported where it serves
     from nba.ruleset.ruleset import RuleSet
+    from nba.server.tls import TlsFiles
     from nba.store import InteractionStore
 
 log = logging.getLogger("nba")
 
+DEFAULT_LIMITS = Limits()
 RESTART_PAUSE_SECONDS = 1.0  # a worker that keeps crashing is not restarted in a hot loop
 
 
@@ -51,6 +54,11 @@ class ServeConfig:
     threads: int
     sweep_every: float
     watch: bool
+    # who may call and what a worker takes on (auth.py, tls.py, limits.py)
+    tls: TlsFiles | None = None
+    auth_tokens: Path | None = None
+    reflection: bool = True
+    limits: Limits = DEFAULT_LIMITS
 
 
 @dataclass
@@ -75,6 +83,7 @@ def serve_one(
     `ruleset` is the set the caller already parsed (None: read the files here).
     """
     from nba.pipeline.decider import history_horizon
+    from nba.server.auth import authenticator
     from nba.server.grpc_face import build_server
     from nba.server.reload import RuleSetHolder, load_rules
     from nba.server.reload import watch as watch_rules
@@ -89,7 +98,17 @@ def serve_one(
     )
     holder = RuleSetHolder(config.rules, config.engine, store)
     decider = holder.load(ruleset)
-    running = build_server(holder, config.host, port, config.threads, reuse_port=reuse_port)
+    running = build_server(
+        holder,
+        config.host,
+        port,
+        config.threads,
+        reuse_port=reuse_port,
+        tls=config.tls,
+        auth=authenticator(config.auth_tokens),  # per worker: each rereads a changed file
+        limits=config.limits,
+        reflection_on=config.reflection,
+    )
     stopped = threading.Event()
     # Handlers only set the event: a second signal during the graceful stop must not
     # re-enter it (pkill, systemd and the supervisor may all send one).

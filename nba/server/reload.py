@@ -45,7 +45,9 @@ def load_rules(rules_dir: str | Path) -> RuleSet:
     one at startup whatever the number of workers (they inherit it), plus one per reload.
     """
     started = time.perf_counter()
-    ruleset = load_ruleset(rules_dir, display_root=rules_dir)
+    # Files named relative to the rules directory: status and reasons never show where
+    # the server keeps them (an absolute --rules path leaked into every reason).
+    ruleset = load_ruleset(rules_dir, display_root="")
     elapsed_ms = (time.perf_counter() - started) * 1000
     log.info(
         "loaded rule set %s from %s (%s) in %.0f ms",

@@ -13,14 +13,14 @@ sent without a time.
 
 Where the next pieces plug in, so that every transport gets them at once:
 
-- authentication and scopes: the transport authenticates (TLS peer, bearer token) and puts
-  the identity in `CallContext.caller`; each method checks the caller's scope (decide,
-  record, consent, status) before anything else and raises an error the table maps to
-  UNAUTHENTICATED / PERMISSION_DENIED.
-- limits: the in-flight limit is one semaphore per service, tried at the start of each
-  method, so both faces share it (an error mapped to RESOURCE_EXHAUSTED / 429). Request
-  size stays with the transport, which sees the bytes before they are parsed (gRPC's
-  max_receive_message_length, the HTTP body limit).
+- authentication and scopes (auth.py): the transport passes the `authorization` value it
+  received in `CallContext.authorization`; each method authenticates it and checks its
+  scope (decide, record, consent, admin) before anything else: UnauthenticatedError /
+  PermissionDeniedError, mapped to UNAUTHENTICATED / PERMISSION_DENIED (401 / 403).
+- limits (limits.py): the in-flight limit is one non-blocking semaphore per service,
+  tried after authentication, so both faces share it (OverloadedError, mapped to
+  RESOURCE_EXHAUSTED / 429). Request size stays with the transport, which sees the bytes
+  before they are parsed (gRPC's max_receive_message_length, the HTTP body limit).
 - deadlines: the transport fills `CallContext.deadline` from grpc-timeout or a header; a
   method checks the remaining time before its store round trip and the engine, raising an
   error mapped to DEADLINE_EXCEEDED.
@@ -30,14 +30,19 @@ Where the next pieces plug in, so that every transport gets them at once:
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from nba.errors import EngineError, NotConfiguredError
 from nba.pipeline.validate import consent_update, outcome_record
 from nba.server import NO_STORE
+from nba.server.auth import Authenticator, OpenDoor, Scope, require
+from nba.server.limits import InFlight
 from nba.server.reload import RuleSetHolder
 from nba.store import Clock, InteractionStore, prepared
 from nba.v1 import decisioning_pb2 as pb
@@ -50,22 +55,56 @@ NO_STORE_MESSAGE = f"this server runs without an interaction store (--store {NO_
 class CallContext:
     """Who calls and by when they need the answer: one per call, filled by the transport.
 
-    Nothing reads it yet; it is the seam for authentication (caller) and deadlines.
+    `authorization` is what the caller presented (gRPC metadata or the HTTP header);
+    the service authenticates it. `caller` is free for a transport-level identity (a TLS
+    peer) and is not read yet.
     """
 
     caller: str | None = None  # the authenticated identity; None: nobody authenticated
+    authorization: str | None = None  # `Bearer <token>` as sent; None: none sent
     deadline: float | None = None  # time.monotonic() when the caller gives up; None: never
 
 
 ANONYMOUS = CallContext()
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def admits(scope: Scope) -> Callable[[Method], Method]:
+    """A service method that first authenticates the caller, checks it holds `scope`, and
+    takes an in-flight slot for the whole call (released however the call ends)."""
+
+    def decorate(method: Method) -> Method:
+        @functools.wraps(method)
+        def admitted(service: DecisionService, request: Any, call: CallContext = ANONYMOUS) -> Any:
+            require(service.auth.authenticate(call.authorization), scope)
+            slots = service.in_flight
+            if slots is None:
+                return method(service, request, call)
+            slots.enter()  # not a `with`: a generator context manager per call costs ~0.5 µs
+            try:
+                return method(service, request, call)
+            finally:
+                slots.leave()
+
+        return cast(Method, admitted)
+
+    return decorate
 
 
 class DecisionService:
     """The four calls of DecisionService, on the holder's serving rule set and store."""
 
-    def __init__(self, holder: RuleSetHolder, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        holder: RuleSetHolder,
+        clock: Clock = time.time,
+        auth: Authenticator | None = None,
+        in_flight: InFlight | None = None,
+    ) -> None:
         self.holder = holder
         self.clock = clock
+        self.auth: Authenticator = auth or OpenDoor()
+        self.in_flight = in_flight
 
     @property
     def store(self) -> InteractionStore:
@@ -75,6 +114,7 @@ class DecisionService:
             raise NotConfiguredError(NO_STORE_MESSAGE)
         return store
 
+    @admits(Scope.DECIDE)
     def decide(self, request: pb.DecideRequest, call: CallContext = ANONYMOUS) -> pb.DecideResponse:
         """The ranked decision for one customer."""
         with self.holder.lease() as decider:
@@ -84,6 +124,7 @@ class DecisionService:
                 exc.add_note(f"rule set version {decider.version}")  # shown in the logged trace
                 raise
 
+    @admits(Scope.RECORD)
     def record_outcome(
         self, request: pb.RecordOutcomeRequest, call: CallContext = ANONYMOUS
     ) -> pb.RecordOutcomeResponse:
@@ -96,6 +137,7 @@ class DecisionService:
             recorded=recorded, interaction_id=interaction.interaction_id
         )
 
+    @admits(Scope.CONSENT)
     def update_consent(
         self, request: pb.UpdateConsentRequest, call: CallContext = ANONYMOUS
     ) -> pb.UpdateConsentResponse:
@@ -106,6 +148,7 @@ class DecisionService:
         store.update_consent(customer_id, changes, at)
         return pb.UpdateConsentResponse(consent=store.consent(customer_id))
 
+    @admits(Scope.ADMIN)
     def status(
         self, request: pb.GetRuleSetStatusRequest, call: CallContext = ANONYMOUS
     ) -> pb.RuleSetStatus:

@@ -26,8 +26,10 @@ from nba.errors import (
     RuleSetError,
     StoreError,
 )
+from nba.server.auth import PermissionDeniedError, UnauthenticatedError
 from nba.server.errors import FAILURES, UNEXPECTED, failure_for
 from nba.server.grpc_face import build_server
+from nba.server.limits import OverloadedError
 from nba.server.reload import RuleSetHolder
 from nba.store import open_store
 from nba.v1 import decisioning_pb2 as pb
@@ -41,6 +43,9 @@ EXPECTED_ROWS = {
     NotConfiguredError: (grpc.StatusCode.FAILED_PRECONDITION, 400, "failed_precondition"),
     StoreError: (grpc.StatusCode.UNAVAILABLE, 503, "unavailable"),
     EngineError: (grpc.StatusCode.INTERNAL, 500, "internal"),
+    UnauthenticatedError: (grpc.StatusCode.UNAUTHENTICATED, 401, "unauthenticated"),
+    PermissionDeniedError: (grpc.StatusCode.PERMISSION_DENIED, 403, "permission_denied"),
+    OverloadedError: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "resource_exhausted"),
 }
 
 # nba errors no call can raise, and why; a new NbaError subclass must land in one or the other
@@ -51,6 +56,8 @@ NEVER_FROM_A_CALL = {
     "ConditionCheckError": "raised inside the loader, reported in a RuleSetError",
     "CustomerFileError": "nba simulate / gen-customers only",
     "SimulationError": "nba simulate only",
+    "TokenFileError": "read at startup (exit 2); a broken reload keeps the last good tokens",
+    "TlsFileError": "read at startup (exit 2); a broken rotation keeps the last good pair",
 }
 NO_STORE = "this server runs without an interaction store (--store none)"
 
