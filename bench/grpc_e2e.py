@@ -170,10 +170,15 @@ def _tree(roots: list[int]) -> list[int]:
 
 
 def serve_has_workers() -> bool:
+    return serve_has("--workers")
+
+
+def serve_has(option: str) -> bool:
+    """Whether this checkout's `nba serve` takes OPTION (the bench also runs older ones)."""
     help_text = subprocess.run(
         [str(NBA), "serve", "--help"], capture_output=True, text=True, cwd=REPO, check=False
     ).stdout
-    return "--workers" in help_text
+    return option in help_text
 
 
 def free_port() -> int:
@@ -187,6 +192,8 @@ def start_nba(workdir: Path, workers: int) -> Server:
     cmd = [str(NBA), "serve", "--rules", str(RULES_DIR), "--port", str(port)]
     cmd += ["--store", "none", "--threads", str(THREADS), "--log-level", "info"]
     cmd += ["--workers", str(workers), "--no-watch"]
+    if serve_has("--http-port"):  # off: only the gRPC face is measured here
+        cmd += ["--http-port", "0"]
     log = workdir / "nba.log"
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     return Server("nba", [proc], _wait_ready(proc, log), log)

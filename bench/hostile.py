@@ -45,12 +45,20 @@ READY = re.compile(r"nba ready on \S+:(\d+) ")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _serve_help(python: Path, repo: Path) -> str:
+    return subprocess.run(
+        [str(python), "-m", "nba", "serve", "--help"], cwd=repo, capture_output=True, text=True
+    ).stdout
+
+
 class Server:
     """`nba serve` of a checkout, its stderr kept for counting tracebacks."""
 
     def __init__(self, repo: Path) -> None:
         python = repo / ".venv/bin/python"
         args = ["--rules", "rules", "--store", "memory://", "--workers", "1", "--no-watch"]
+        if "--http-port" in _serve_help(python, repo):  # the HTTP face off: one port to find
+            args += ["--http-port", "0"]
         self.process = subprocess.Popen(
             [str(python), "-m", "nba", "serve", *args, "--port", "0", "--log-level", "warning"],
             cwd=repo,

@@ -138,6 +138,17 @@ def serve(
             help="Calls in flight per worker before RESOURCE_EXHAUSTED (default 2 x threads)."
         ),
     ] = None,
+    # -- the HTTP/JSON face (README: HTTP/JSON)
+    http_port: Annotated[
+        int,
+        typer.Option(
+            help="HTTP/JSON (Connect protocol) port, HTTP/1.1 and h2c, beside gRPC (0: off)."
+        ),
+    ] = 8080,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Origin a browser may call the HTTP face from (repeatable; none)."),
+    ] = None,
 ) -> None:
     """Serve DecisionService over gRPC on the rules in RULES (health and reflection on).
 
@@ -178,6 +189,7 @@ def serve(
         reflection=reflection,
         limits=_limits(max_request_bytes, max_in_flight),
     )
+    config = replace(config, http_port=http_port, cors_origins=tuple(cors_origin or ()))
     raise typer.Exit(run(config, workers, ruleset))  # the workers inherit the parsed set
 
 

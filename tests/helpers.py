@@ -80,7 +80,13 @@ class Served:
 
 @contextmanager
 def served(*args: str, timeout: float = 60) -> Iterator[Served]:
-    """`python -m nba serve ARGS` until the block ends; then SIGTERM, and exit status 0."""
+    """`python -m nba serve ARGS` until the block ends; then SIGTERM, and exit status 0.
+
+    The HTTP face is off unless ARGS set --http-port: its default port (8080) is fixed,
+    and tests run several servers at once.
+    """
+    if "--http-port" not in args:
+        args = (*args, "--http-port", "0")
     process = subprocess.Popen(
         [sys.executable, "-m", "nba", "serve", *args],
         cwd=Path(__file__).resolve().parents[1],

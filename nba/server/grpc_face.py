@@ -186,6 +186,7 @@ class Running:
     server: grpc.Server
     port: int
     health: health.HealthServicer
+    service: DecisionService  # the HTTP face serves this same one: same auth, same in-flight
 
 
 def build_server(
@@ -240,7 +241,7 @@ def build_server(
     for name in ("", SERVICE_NAME, RULES_HEALTH):
         health_servicer.set(name, status)
     holder.add_listener(rules_health(health_servicer))
-    return Running(server, bound, health_servicer)
+    return Running(server, bound, health_servicer, service)
 
 
 def rules_health(health_servicer: health.HealthServicer) -> Listener:

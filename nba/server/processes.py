@@ -35,6 +35,8 @@ from nba.server.limits import Limits
 
 if TYPE_CHECKING:  # annotations only: the serving code is imported where it serves
     from nba.ruleset.ruleset import RuleSet
+    from nba.server.http_serve import HttpServer
+    from nba.server.service import DecisionService
     from nba.server.tls import TlsFiles
     from nba.store import InteractionStore
 
@@ -59,6 +61,8 @@ class ServeConfig:
     auth_tokens: Path | None = None
     reflection: bool = True
     limits: Limits = DEFAULT_LIMITS
+    http_port: int = 0  # the HTTP/JSON (Connect) face; 0: off (the CLI's default is 8080)
+    cors_origins: tuple[str, ...] = ()  # origins a browser may call the HTTP face from
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Ready:
     version: str
     summary: str
     engine: str
+    http_port: int = 0  # 0: no HTTP face
 
 
 def serve_one(
@@ -77,10 +82,12 @@ def serve_one(
     reuse_port: bool,
     ready: Connection | None,
     ruleset: RuleSet | None = None,
+    http_port: int | None = None,
 ) -> None:
     """Compile the rules, open the store, serve until SIGTERM/SIGINT; this process only.
 
-    `ruleset` is the set the caller already parsed (None: read the files here).
+    `ruleset` is the set the caller already parsed (None: read the files here);
+    `http_port` the HTTP port to bind (None: config.http_port; 0 there: no HTTP face).
     """
     from nba.pipeline.decider import history_horizon
     from nba.server.auth import authenticator
@@ -109,6 +116,8 @@ def serve_one(
         limits=config.limits,
         reflection_on=config.reflection,
     )
+    http_port = config.http_port if http_port is None else http_port
+    http = _start_http(config, running.service, http_port, reuse_port)
     stopped = threading.Event()
     # Handlers only set the event: a second signal during the graceful stop must not
     # re-enter it (pkill, systemd and the supervisor may all send one).
@@ -121,7 +130,13 @@ def serve_one(
         threading.Thread(
             target=_sweep_forever, args=(store, config.sweep_every, stopped), daemon=True
         ).start()
-    report = Ready(running.port, decider.version, decider.ruleset.summary(), decider.engine.name)
+    report = Ready(
+        running.port,
+        decider.version,
+        decider.ruleset.summary(),
+        decider.engine.name,
+        http.port if http is not None else 0,
+    )
     if ready is not None:
         ready.send(report)
         ready.close()
@@ -129,19 +144,35 @@ def serve_one(
         _log_ready(config, report, workers=1)
     stopped.wait()
     log.info("stopping (5 s grace for calls in flight)")
-    running.server.stop(grace=5).wait()
+    stopping_grpc = running.server.stop(grace=5)
+    if http is not None:
+        http.stop()  # drains beside the gRPC server's grace, not after it
+    stopping_grpc.wait()
     holder.close()
     if store is not None:
         store.close()
 
 
+def _start_http(
+    config: ServeConfig, service: DecisionService, port: int, reuse_port: bool
+) -> HttpServer | None:
+    """The HTTP face beside the gRPC server (its own thread and loop), or None when off."""
+    if config.http_port == 0:
+        return None
+    from nba.server.http_serve import start_http
+
+    return start_http(service, config.host, port, config.threads, config.cors_origins, reuse_port)
+
+
 def _log_ready(config: ServeConfig, report: Ready, workers: int) -> None:
     from nba.store import redact_url
 
+    http = f" | http {config.host}:{report.http_port}" if report.http_port else ""
     log.info(
-        "nba ready on %s:%d | rules %s version %s (%s) | engine %s | store %s | workers %d",
+        "nba ready on %s:%d%s | rules %s version %s (%s) | engine %s | store %s | workers %d",
         config.host,
         report.port,
+        http,
         config.rules,
         report.version,
         report.summary,
@@ -184,11 +215,17 @@ class Supervisor:
     """Starts the workers, keeps them running, and stops them on a signal."""
 
     def __init__(
-        self, config: ServeConfig, workers: int, port: int, ruleset: RuleSet | None
+        self,
+        config: ServeConfig,
+        workers: int,
+        port: int,
+        ruleset: RuleSet | None,
+        http_port: int = 0,
     ) -> None:
         self.config = config
         self.count = workers
         self.port = port
+        self.http_port = http_port  # reserved like `port`; 0: no HTTP face
         self.ruleset = ruleset  # parsed by the parent, for the first workers only
         self.context = multiprocessing.get_context("fork")
         self.workers: list[multiprocessing.process.BaseProcess] = []
@@ -200,7 +237,9 @@ class Supervisor:
         """A forked worker; it inherits `ruleset` (None: it reads the files itself)."""
         receive, send = self.context.Pipe(duplex=False)
         process = self.context.Process(
-            target=_worker_main, args=(self.config, self.port, send, ruleset), daemon=False
+            target=_worker_main,
+            args=(self.config, self.port, send, ruleset, self.http_port),
+            daemon=False,
         )
         process.start()
         send.close()
@@ -266,10 +305,10 @@ def _await_ready(process: multiprocessing.process.BaseProcess, receive: Connecti
 
 
 def _worker_main(
-    config: ServeConfig, port: int, ready: Connection, ruleset: RuleSet | None
+    config: ServeConfig, port: int, ready: Connection, ruleset: RuleSet | None, http_port: int
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    serve_one(config, port, reuse_port=True, ready=ready, ruleset=ruleset)
+    serve_one(config, port, reuse_port=True, ready=ready, ruleset=ruleset, http_port=http_port)
 
 
 def serve(config: ServeConfig, workers: int, ruleset: RuleSet | None = None) -> int:
@@ -280,5 +319,11 @@ def serve(config: ServeConfig, workers: int, ruleset: RuleSet | None = None) -> 
     if workers <= 1:
         serve_one(config, config.port, reuse_port=False, ready=None, ruleset=ruleset)
         return 0
-    with reserved_port(config.host, config.port) as port:
-        return Supervisor(config, workers, port, ruleset).run()
+    with contextlib.ExitStack() as held:
+        port = held.enter_context(reserved_port(config.host, config.port))
+        http_port = (
+            held.enter_context(reserved_port(config.host, config.http_port))
+            if config.http_port
+            else 0
+        )
+        return Supervisor(config, workers, port, ruleset, http_port).run()

@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class DecisionServiceStub:
-    """Answers "for this customer, right now, on this channel, what is the best
+    """The google.api.http paths are for a gRPC-JSON transcoder (Envoy) put in front;
+    `nba serve --http-port` answers them itself, beside the Connect paths.
+
+    Answers "for this customer, right now, on this channel, what is the best
     thing to say or offer?" and captures what the customer did about it.
     """
 
@@ -59,7 +62,10 @@ class DecisionServiceStub:
 
 
 class DecisionServiceServicer:
-    """Answers "for this customer, right now, on this channel, what is the best
+    """The google.api.http paths are for a gRPC-JSON transcoder (Envoy) put in front;
+    `nba serve --http-port` answers them itself, beside the Connect paths.
+
+    Answers "for this customer, right now, on this channel, what is the best
     thing to say or offer?" and captures what the customer did about it.
     """
 
@@ -125,7 +131,10 @@ def add_DecisionServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class DecisionService:
-    """Answers "for this customer, right now, on this channel, what is the best
+    """The google.api.http paths are for a gRPC-JSON transcoder (Envoy) put in front;
+    `nba serve --http-port` answers them itself, beside the Connect paths.
+
+    Answers "for this customer, right now, on this channel, what is the best
     thing to say or offer?" and captures what the customer did about it.
     """
 

@@ -61,6 +61,8 @@ class ServerProcess:
 def nba_serve(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
     """`nba serve ARGS` started (not yet ready); its stderr collected by a thread."""
     command = [sys.executable, "-m", "nba", "serve", "--rules", str(RULES), "--no-watch"]
+    if "--http-port" not in args:  # its default port (8080) is fixed; tests run servers at once
+        args = (*args, "--http-port", "0")
     process = subprocess.Popen(
         [*command, "--workers", "1", "--store", "memory://", "--port", "0", *args],
         cwd=REPO,

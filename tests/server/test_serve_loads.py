@@ -36,7 +36,8 @@ def lines_until(lines: Iterator[str], last: str, count: int = 1, timeout: float 
 @pytest.mark.slow
 def test_serve_parses_once_for_all_workers_and_each_worker_reloads(tmp_path: Path) -> None:
     rules = shutil.copytree(RULES, tmp_path / "rules")
-    args = ["--rules", str(rules), "--port", "0", "--workers", "2", "--no-watch"]
+    args = ["--rules", str(rules), "--port", "0", "--http-port", "0", "--workers", "2"]
+    args.append("--no-watch")
     process = subprocess.Popen(
         [sys.executable, "-m", "nba", "serve", *args, "--store", f"sqlite:///{tmp_path}/s.db"],
         cwd=REPO,
