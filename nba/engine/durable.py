@@ -32,20 +32,22 @@ import itertools
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeGuard
 
 import durable_rules_engine as engine
 
+from nba.engine import EngagedChunk
 from nba.engine.facts import FactBuilder
 from nba.errors import EngineError, RuleError, RuleSetError
 from nba.pipeline.types import DecisionRequest
 from nba.ruleset.conditions import NEGATED
 from nba.ruleset.resolve import AllOf, AnyOf, Cmp, Const, Expr, Not, SegmentTerm
 from nba.ruleset.ruleset import Rule, RuleSet
+from nba.scoring.static import StaticScorer
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +210,7 @@ def _exclusive(items: tuple[_Nnf, ...]) -> bool:
     """Alternatives on one key that no single value can satisfy twice."""
     if not all(isinstance(i, _Atom) for i in items):
         return False
-    atoms: list[_Atom] = list(items)  # type: ignore[arg-type]
+    atoms = [i for i in items if isinstance(i, _Atom)]  # all of them, checked above
     if len({a.key for a in atoms}) != 1:
         return False
     equal = [a.value for a in atoms if a.op == "=="]
@@ -268,7 +270,7 @@ def compile_rule(rule: Rule, names: Mapping[str, str] | None = None) -> Compiled
     )
 
 
-def _is_and(node: _Nnf) -> bool:
+def _is_and(node: _Nnf) -> TypeGuard[tuple[str, tuple[Any, ...]]]:
     return isinstance(node, tuple) and node[0] == "and"
 
 
@@ -482,8 +484,8 @@ class DurableEngine:
             for chunks in self._chunks.values():
                 for chunk in chunks:
                     chunk.close()
-            for ranked in self.ranked:
-                ranked.chunk.close()
+            for chunk in self._ranked_chunks:
+                chunk.close()
 
     def __del__(self) -> None:
         # Unreachable, so no request can be using it: free its rulesets. Tools and tests
@@ -492,30 +494,36 @@ class DurableEngine:
             self.close()
 
     def _ranked_program(self) -> None:
-        """The fast program laid out for top-k evaluation (see fire_until).
+        """The fast program laid out for top-k evaluation (see ranked()).
 
         Everything but the engaged rules runs first (segments, suppressions, weights);
-        then the engaged rules, in chunks that each know the base score (propensity x
-        value x lever) of their actions per (group, purpose): with the weights and
-        suppressions of the request known, that bounds what each chunk can still add.
+        then the engaged rules, in chunks that each list their actions per (group,
+        purpose): with the request's weights and suppressions known, and a scorer's
+        bound per action, that bounds what each chunk can still add.
         """
         final = self._fast_indices(self.ruleset.fast_strata[-1]) if self.ruleset.fast_strata else ()
         rules = self.ruleset.all_rules
         engaged = [i for i in final if rules[i].kind == "engaged"]
         others = tuple(i for i in final if rules[i].kind != "engaged")
-        base = base_scores(self.ruleset)
-        engaged.sort(key=lambda i: (-base[rules[i].action or ""], i))  # likely winners first
+        # Likely winners first, by the static bound. This only decides which rules share a
+        # chunk; top-k stays exact whatever the layout, since it bounds chunks per request
+        # with the decider's own scorer.
+        bound = StaticScorer(self.ruleset).upper_bound
+        actions = self.ruleset.actions
+        engaged.sort(key=lambda i: (-bound(actions[rules[i].action or ""]), i))
         self.before_ranked = [*self.fast[:-1], self._stratum(others)] if final else self.fast
         compiled = _shared([c for i in engaged if (c := self._compile(i)) is not None])
-        self.ranked: list[RankedChunk] = []
+        self._ranked_chunks: list[Chunk] = []
+        self.engaged_chunks: list[EngagedChunk] = []
         for part in plan_chunks(compiled):
-            actions = [self.ruleset.actions[r.action or ""] for item in part for r in item.rules]
-            classes: dict[tuple[str, str], float] = {}
-            for action in actions:
-                key = (action.group, str(action.purpose))
-                classes[key] = max(classes.get(key, 0.0), base[action.id])
-            self.ranked.append(
-                RankedChunk(Chunk(part, self._label), classes, frozenset(a.id for a in actions))
+            ids = {r.action or "" for item in part for r in item.rules}
+            classes: dict[tuple[str, str], set[str]] = {}
+            for action_id in ids:
+                action = actions[action_id]
+                classes.setdefault((action.group, str(action.purpose)), set()).add(action_id)
+            self._ranked_chunks.append(Chunk(part, self._label))
+            self.engaged_chunks.append(
+                EngagedChunk({k: frozenset(v) for k, v in classes.items()}, frozenset(ids))
             )
 
     def _compile(self, index: int) -> CompiledRule | None:
@@ -570,38 +578,9 @@ class DurableEngine:
         ]
         fired[:] = [r for r in fired if r.index not in parts] + engaged
 
-    def fire_until(
-        self,
-        request: DecisionRequest,
-        bounds: Callable[[list[Rule], list[RankedChunk]], list[float]],
-        enough: Callable[[list[Rule], float], bool],
-    ) -> list[Rule]:
-        """The fast program, stopping once the caller has what it needs (top-k).
-
-        After the rules that are not engagement (segments, suppressions, weights) run,
-        `bounds(fired, chunks)` says the best score each chunk of engaged rules could
-        still add; chunks then run best first, and after each `enough(fired, bound)` is
-        asked with the best bound left (-1 when none remain). True stops the run.
-        """
-        props = self.facts.build(request)
-        fragments = self._fragments(props)
-        with self._lock:
-            self._check_open()
-            fired = self._run(self.before_ranked, fragments)
-            ranked = self.ranked
-            best = bounds(fired, ranked) if ranked else []
-            order = sorted(range(len(ranked)), key=lambda i: -best[i])
-            if not order:
-                enough(fired, -1.0)
-            for position, index in enumerate(order):
-                chunk = ranked[index].chunk
-                fired.extend(chunk.fire(self._body(chunk, fragments)))
-                rest = best[order[position + 1]] if position + 1 < len(order) else -1.0
-                if enough(fired, rest):
-                    break
-        if self._split:
-            self._mark_split(fired)
-        return fired
+    def ranked(self, request: DecisionRequest) -> _DurableRun:
+        """The fast program, its engaged chunks fired by the caller (top-k, see protocol)."""
+        return _DurableRun(self, self._fragments(self.facts.build(request)))
 
     def fire_props(self, props: dict[str, Any], program: list[list[Chunk]]) -> list[Rule]:
         fragments = self._fragments(props)
@@ -644,20 +623,38 @@ class DurableEngine:
         return fired
 
 
-@dataclass(frozen=True, slots=True)
-class RankedChunk:
-    """A chunk of engaged rules and what its actions could score before weights."""
+class _DurableRun:
+    """A RankedRun on the durable engine: holds the engine's lock from entry to exit.
 
-    chunk: Chunk
-    classes: Mapping[tuple[str, str], float]  # (group, purpose) -> best base score
-    actions: frozenset[str]
+    A class rather than a generator context manager: it is on every decision's path.
+    """
 
+    __slots__ = ("_engine", "_fragments", "fired")
 
-def base_scores(ruleset: RuleSet) -> dict[str, float]:
-    """Each action's score before context weights: propensity x value x lever."""
-    return {
-        a.id: a.propensity * a.value * ruleset.lever_factor[a.id] for a in ruleset.actions.values()
-    }
+    def __init__(self, engine: DurableEngine, fragments: dict[str, str]) -> None:
+        self._engine = engine
+        self._fragments = fragments
+        self.fired: list[Rule] = []
+
+    def __enter__(self) -> _DurableRun:
+        engine = self._engine
+        engine._lock.acquire()
+        try:
+            engine._check_open()
+            self.fired = engine._run(engine.before_ranked, self._fragments)
+            if engine._split:  # split actions' parts all run before the chunks
+                engine._mark_split(self.fired)
+        except BaseException:
+            engine._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._engine._lock.release()
+
+    def fire_chunk(self, index: int) -> None:
+        chunk = self._engine._ranked_chunks[index]
+        self.fired.extend(chunk.fire(DurableEngine._body(chunk, self._fragments)))
 
 
 def _defaults(ruleset: RuleSet, prefix: Mapping[str, str]) -> dict[str, str]:

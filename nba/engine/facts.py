@@ -12,6 +12,7 @@ reference evaluator. Segment flags are added later, stratum by stratum, by the e
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from nba.pipeline.types import OUTCOME_NUMBERS, DecisionRequest, within_window
@@ -98,7 +99,7 @@ class FactBuilder:
         as_of = request.as_of
         slots, known, by_outcome = self.slots, self.action_group, self.by_outcome
         for item in request.interactions:
-            found = slots.get((item.outcome, item.action_id))
+            found: Sequence[_CountSlot] | None = slots.get((item.outcome, item.action_id))
             if found is None:
                 if item.action_id in known:
                     continue  # a known action none of the counts look at

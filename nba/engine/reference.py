@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from nba.engine import EngagedChunk, RankedRun
 from nba.pipeline.types import OUTCOME_NAMES, DecisionRequest, within_window
 from nba.ruleset.resolve import (
     AllOf,
@@ -43,9 +45,13 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 class ReferenceEngine:
     name = "reference"
+    engaged_chunks: tuple[EngagedChunk, ...] = ()  # nothing to skip: all runs on entry
 
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
+
+    def ranked(self, request: DecisionRequest) -> AbstractContextManager[RankedRun]:
+        return nullcontext(_WholeRun(self.fire(request, detailed=False)))
 
     def fire(self, request: DecisionRequest, detailed: bool = True) -> list[Rule]:
         segments: set[str] = set()
@@ -60,6 +66,16 @@ class ReferenceEngine:
                         new_segments.append(rule.segment)
             segments.update(new_segments)
         return fired
+
+
+class _WholeRun:
+    """A RankedRun whose program has already run whole: there are no chunks to fire."""
+
+    def __init__(self, fired: list[Rule]) -> None:
+        self.fired = fired
+
+    def fire_chunk(self, index: int) -> None:
+        raise IndexError(f"the reference engine has no engaged chunks (asked for {index})")
 
 
 def evaluate(expr: Expr, request: DecisionRequest, segments: set[str], ruleset: RuleSet) -> bool:

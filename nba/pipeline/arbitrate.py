@@ -1,6 +1,6 @@
 """Pipeline stage 6, arbitrate: score, rank, apply policies, diversify, cut; or fall back.
 
-score = propensity x context weight x value x lever. Ranking is by score, highest first,
+The score is the Scorer's (nba/scoring/). Ranking is by score, highest first,
 then by action id, so the same request always gets the same order. Walking the ranking,
 an action is recommended when the contact policies allow it on some channel with cap
 room (the decision's own picks use that room), its group has room (`max_per_group`) and
@@ -16,21 +16,12 @@ from collections import Counter
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from nba.pipeline.engagement import Effects
 from nba.pipeline.policies import RequestPolicies
-from nba.pipeline.types import Candidate, Exclusion
+from nba.pipeline.types import Candidate, DecisionRequest, Exclusion, Scored
+from nba.ruleset.ruleset import Action, Fallback, RuleSet
 
 if TYPE_CHECKING:
-    from nba.engine.durable import RankedChunk
-from nba.pipeline.types import DecisionRequest, Scored
-from nba.ruleset.ruleset import Action, Fallback, Rule, RuleSet
-
-
-def score(ruleset: RuleSet, candidate: Candidate) -> Scored:
-    action = candidate.action
-    lever = ruleset.lever_factor[action.id]
-    total = action.propensity * candidate.weight * action.value * lever
-    return Scored(candidate, total, action.propensity, candidate.weight, action.value, lever)
+    from nba.scoring import Scorer
 
 
 class _Slots:
@@ -75,6 +66,7 @@ class _Slots:
 
 def arbitrate(
     ruleset: RuleSet,
+    scorer: Scorer,
     request: DecisionRequest,
     candidates: list[Candidate],
     policies: RequestPolicies,
@@ -86,11 +78,8 @@ def arbitrate(
     out" says more than "ranked fourth"); the chosen list is the same in either order.
     """
     # A heap, not a sort: most decisions fill their few slots from the top of a long list.
-    lever = ruleset.lever_factor
-    heap = [
-        (-(c.action.propensity * c.weight * c.action.value * lever[c.action.id]), c.action.id, c)
-        for c in candidates
-    ]
+    total = scorer.total
+    heap = [(-total(c), c.action.id, c) for c in candidates]
     heapq.heapify(heap)
     slots = _Slots(ruleset.arbitration.max_per_group, request.max_results)
     chosen: list[Scored] = []
@@ -107,38 +96,8 @@ def arbitrate(
                 excluded.append(why)
             continue
         slots.take(candidate.action)
-        chosen.append(score(ruleset, candidate))
+        chosen.append(scorer.score(candidate))
     return chosen, excluded
-
-
-def chunk_bounds(fired: list[Rule], chunks: list[RankedChunk]) -> list[float]:
-    """The best score each chunk of engaged rules could still add, given this request.
-
-    The suppressions and weights that hold are known before any engaged rule runs, so a
-    chunk's bound is its best base score per (group, purpose) times that class's actual
-    weights (0 for a suppressed class); weights written for single actions can only
-    raise it, so those above 1 multiply the whole chunk's bound.
-    """
-    weights = Effects([r for r in fired if r.kind == "weight"])
-    suppressions = Effects([r for r in fired if r.kind == "suppress"])
-    per_action = [
-        r for r in fired if r.kind == "weight" and r.factor > 1 and r.target and r.target.actions
-    ]
-    bounds = []
-    for ranked in chunks:
-        best = 0.0
-        for (group, purpose), base in ranked.classes.items():
-            if suppressions.of_class(group, purpose):
-                continue
-            factor = 1.0
-            for rule in weights.of_class(group, purpose):
-                factor *= rule.factor
-            best = max(best, base * factor)
-        for rule in per_action:
-            if rule.target is not None and rule.target.actions & ranked.actions:
-                best *= rule.factor
-        bounds.append(best)
-    return bounds
 
 
 def pick_fallback(

@@ -1,14 +1,17 @@
 """The decision pipeline for one loaded rule set.
 
     stage       module
-    validate    request.py     proto -> checked DecisionRequest (profile schema from the rules)
+    validate    validate.py    proto -> checked DecisionRequest (profile schema from the rules)
     context     context.py     stored history merged with the request's interactions
-    facts       facts.py       term values: profile, lifecycle, touchpoint, history counts
+    facts       engine/facts   term values: profile, lifecycle, touchpoint, history counts
     rules       engine/        which rules hold (durable_rules, or the reference evaluator)
-                engagement.py  what they mean per action: eligible, suppressed, weighted
-    policies    policies.py    consent, channel selection
-    arbitrate   arbitrate.py   score, rank, diversify, cut; fallback when nothing qualifies
+    engagement  engagement.py  what they mean per action: eligible, suppressed, weighted
+    policies    policies.py    consent, contact policies, channel selection
+    arbitrate   arbitrate.py   rank by the Scorer (nba/scoring), diversify, cut; the fallback
     respond     respond.py     DecideResponse
+
+Stages 3-6 run in evaluate.py, in one direction (full, or top-k on large rule sets); the
+engine builds the facts itself, since the reference evaluator reads the request directly.
 
 A Decider is built once per rule-set load (every per-load cache hangs off it) and is
 immutable afterwards: a reload builds a new one and swaps it in whole.
@@ -21,17 +24,17 @@ import os
 import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
-from typing import Any
 
 from nba.engine import RuleEngine, make_engine
-from nba.pipeline.arbitrate import arbitrate, chunk_bounds, pick_fallback
+from nba.pipeline.arbitrate import pick_fallback
 from nba.pipeline.context import merge_context, merge_history
-from nba.pipeline.engagement import Engagement, engage
-from nba.pipeline.policies import PolicyHistory, PolicyStage, RequestPolicies
+from nba.pipeline.evaluate import Evaluator
+from nba.pipeline.policies import PolicyStage, RequestPolicies
 from nba.pipeline.respond import ResponseBuilder
-from nba.pipeline.types import Decision, DecisionRequest, Exclusion, Pick, Scored
+from nba.pipeline.types import Decision, DecisionRequest, Pick
 from nba.pipeline.validate import RequestValidator
-from nba.ruleset.ruleset import Rule, RuleSet
+from nba.ruleset.ruleset import RuleSet
+from nba.scoring import Scorer, make_scorer
 from nba.store import InteractionStore, StoreError
 from nba.v1 import decisioning_pb2 as pb
 
@@ -46,17 +49,18 @@ class Decider:
         engine: str | RuleEngine = "durable",
         store: InteractionStore | None = None,
         clock: Callable[[], float] = time.time,
+        scorer: Scorer | None = None,
     ) -> None:
         self.ruleset = ruleset
         self.validator = RequestValidator(ruleset)
         self.engine = make_engine(ruleset, engine) if isinstance(engine, str) else engine
         self.policies = PolicyStage(ruleset)
+        self.scorer = scorer or make_scorer(ruleset)
+        self.evaluator = Evaluator(ruleset, self.engine, self.policies, self.scorer)
         self.responses = ResponseBuilder(ruleset)
         self.store = store
         self.clock = clock
         self.history_seconds = history_horizon(ruleset)
-        # Top-k evaluation can skip chunks of engaged rules; with one there is nothing to skip.
-        self._top_k_pays = len(getattr(self.engine, "ranked", ())) > 1
 
     @property
     def version(self) -> str:
@@ -74,27 +78,16 @@ class Decider:
         return self.responses.build(self.decide_request(request))
 
     def decide_request(self, request: DecisionRequest) -> Decision:
-        if self.store is not None:
-            request = self._with_stored_context(request)
-        else:  # the request's own interactions: clamp those a few seconds ahead to as_of
-            request = merge_history(request, (), self.ruleset.policies.clock_skew_seconds)
-        explain = request.explain
-        if explain or not self._top_k_pays:
-            fired = self.engine.fire(request, detailed=explain)
-            engagement = engage(self.ruleset, fired, explain)
-            policies = self.policies.prepare(request)
-            ranked, excluded_by_rank = arbitrate(
-                self.ruleset, request, engagement.candidates, policies, explain
-            )
-        else:
-            fired, engagement, policies, ranked, excluded_by_rank = self._top_k(request)
+        request = self._with_context(request)
+        evaluation = self.evaluator.evaluate(request)
+        engagement = evaluation.engagement
         picks = [
             Pick(rank, s.candidate.action, s.candidate.channel, s)
-            for rank, s in enumerate(ranked, start=1)
+            for rank, s in enumerate(evaluation.ranked, start=1)
         ]
-        excluded = [*engagement.excluded, *excluded_by_rank]
+        excluded = [*engagement.excluded, *evaluation.excluded]
         if not picks:
-            picks = self._fallback(request, policies, engagement.suppressed)
+            picks = self._fallback(request, evaluation.policies, engagement.suppressed)
             chosen = {p.action.id for p in picks}
             excluded = [e for e in excluded if e.action_id not in chosen]
         return Decision(
@@ -104,40 +97,20 @@ class Decider:
             picks=picks,
             excluded=excluded,
             segments=engagement.segments,
-            fired=fired,
+            fired=evaluation.fired,
         )
 
-    def _top_k(
-        self, request: DecisionRequest
-    ) -> tuple[list[Rule], Engagement, RequestPolicies, list[Scored], list[Exclusion]]:
-        """Evaluate engagement in score order and stop once nothing left can make the list.
+    def _with_context(self, request: DecisionRequest) -> DecisionRequest:
+        """Stage 2: the request's interactions and consent merged with the stored ones."""
+        if self.store is None:  # the request's own interactions: clamp those a few seconds ahead
+            return merge_history(request, (), self.ruleset.policies.clock_skew_seconds)
+        return self._with_stored_context(request, self.store)
 
-        Arbitration walks actions best first and a lower score never displaces a higher
-        one, so once the list is full and its lowest score beats the best score any
-        unevaluated action could reach, evaluating more cannot change the decision.
-        """
-        ruleset = self.ruleset
-        history = PolicyHistory(self.policies.history_index, request)
-        needed = request.max_results
-        always = len(ruleset.unconditional)
-        outcome: list[tuple[Any, ...]] = []
-
-        def enough(fired: list[Rule], bound: float) -> bool:
-            engaged = always + sum(1 for r in fired if r.kind == "engaged")
-            if bound >= 0 and engaged < needed:
-                return False  # cannot be full yet: skip arbitrating
-            engagement = engage(ruleset, fired, False)
-            policies = self.policies.prepare(request, history)
-            ranked, excluded = arbitrate(ruleset, request, engagement.candidates, policies, False)
-            outcome[:] = [list(fired), engagement, policies, ranked, excluded]
-            return len(ranked) >= needed and ranked[-1].score > bound
-
-        self.engine.fire_until(request, chunk_bounds, enough)  # type: ignore[attr-defined]
-        return tuple(outcome)  # type: ignore[return-value]
-
-    def _with_stored_context(self, request: DecisionRequest) -> DecisionRequest:
+    def _with_stored_context(
+        self, request: DecisionRequest, store: InteractionStore
+    ) -> DecisionRequest:
         try:
-            stored, consent = self.store.snapshot(  # type: ignore[union-attr]
+            stored, consent = store.snapshot(
                 request.customer_id,
                 request.as_of - self.history_seconds,
                 self.ruleset.policies.stored_consent,

@@ -10,10 +10,9 @@ The engine says which rules hold; this stage turns that into a verdict per actio
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from operator import attrgetter
 
-from nba.pipeline.types import Candidate, Exclusion
+from nba.pipeline.types import Candidate, Engagement, Exclusion
 from nba.ruleset.ruleset import Action, Rule, RuleSet
 
 _STAGE_WORDS = {
@@ -21,14 +20,6 @@ _STAGE_WORDS = {
     "applicable": "Not applicable now",
     "suitable": "Not suitable",
 }
-
-
-@dataclass(slots=True)
-class Engagement:
-    candidates: list[Candidate]
-    excluded: list[Exclusion]
-    segments: list[str]
-    suppressed: dict[str, Rule]  # action id -> the suppression that holds for it
 
 
 class Effects:
@@ -109,7 +100,7 @@ def engage(ruleset: RuleSet, fired: list[Rule], explain: bool) -> Engagement:
             else:
                 excluded.append(engagement_exclusion(action_id, failed))
     else:  # only the qualifying ones: one "engaged" rule fired for each
-        passed = [r.action for r in by_kind["engaged"]]
+        passed = [r.action for r in by_kind["engaged"] if r.action is not None]
         passed.extend(ruleset.unconditional)
     actions = ruleset.actions
     for action_id in passed:

@@ -8,6 +8,7 @@ can be read (and replaced) on its own:
     DecisionRequest   a validated request (stage 1), with its context folded in (stage 2)
     Exclusion         why an action was left out, with the rule or policy and its file:line
     Candidate         an action that passed its rules (stage 4), placed by policies (5)
+    Engagement        stage 4's verdicts: the candidates, the excluded, segments, suppressions
     Scored            a candidate with its score and the score's components (stage 6)
     Pick              one recommendation; a fallback when nothing qualified
     Decision          the whole answer (stage 6), which respond (stage 7) turns into a proto
@@ -118,6 +119,16 @@ class Candidate:
     weight_rules: list[Rule] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)  # usable, in preference order (policies)
     channel: str = ""  # the one chosen in arbitration
+
+
+@dataclass(slots=True)
+class Engagement:
+    """What the fired rules mean per action (stage 4)."""
+
+    candidates: list[Candidate]
+    excluded: list[Exclusion]
+    segments: list[str]
+    suppressed: dict[str, Rule]  # action id -> the suppression that holds for it
 
 
 @dataclass(slots=True)
