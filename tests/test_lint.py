@@ -1,4 +1,5 @@
-"""The code is ruff clean (lint and format), so the README's single test command checks it."""
+"""The code is ruff clean (lint and format) and type-checks under mypy, so the README's
+single test command checks both."""
 
 from __future__ import annotations
 
@@ -21,5 +22,13 @@ def test_ruff_format() -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy() -> None:
+    # Strict settings live in pyproject.toml's [tool.mypy]; files = nba.
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from google.protobuf import json_format, struct_pb2
 
@@ -732,7 +732,7 @@ def _history(rng: random.Random, shape: _Shape, p: Persona, as_of: int) -> list[
         item = pb.Interaction(
             action_id=action_id,
             channel=rng.choice(shape.action_channels[action_id, p.digital]),
-            outcome=outcome,
+            outcome=cast(pb.Outcome, outcome),  # an int the stub types as its enum
         )
         item.at.seconds = at
         items.append(item)
@@ -908,7 +908,7 @@ def _plain(value: struct_pb2.Value) -> Any:
         return [_plain(v) for v in value.list_value.values]
     if kind == "struct_value":
         return {k: _plain(v) for k, v in value.struct_value.fields.items()}
-    if kind == "null_value":
+    if kind is None or kind == "null_value":  # an unset Value reads as null, as in JSON
         return None
     return getattr(value, kind)
 
@@ -988,7 +988,7 @@ def _interactions(msg: pb.DecideRequest, items: Any) -> bool:
         if not (isinstance(action, str) and isinstance(channel, str) and isinstance(outcome, str)):
             return False
         interaction = pb.Interaction(
-            action_id=action, channel=channel, outcome=pb.Outcome.Value(outcome)
+            action_id=action, channel=channel, outcome=cast(pb.Outcome, pb.Outcome.Value(outcome))
         )
         if "at" in item and not _timestamp(item["at"], interaction.at):
             return False

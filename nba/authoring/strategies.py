@@ -9,7 +9,7 @@ the domain is sampled too.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Literal, cast
 
 from google.protobuf import struct_pb2
 from hypothesis import strategies as st
@@ -21,6 +21,7 @@ from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb
 
 AS_OF_SECONDS = 1_795_168_800  # 2026-11-20T10:00:00Z: fixed, so examples replay
+_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)  # lone surrogates cannot be UTF-8 encoded
 OUTCOMES = [v.number for v in pb.Outcome.DESCRIPTOR.values if v.number != 0]
 
 
@@ -61,7 +62,7 @@ def attribute_values(spec: AttributeSpec, near: set[Any]) -> st.SearchStrategy[A
     if kind == AttributeType.SET:
         return st.frozensets(st.sampled_from(spec.values)).map(sorted)
     words = sorted(str(v) for v in near if isinstance(v, str))
-    text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+    text = st.text(st.characters(codec="utf-8", exclude_categories=_SURROGATES), max_size=12)
     return st.one_of(st.sampled_from(words), text) if words else text
 
 
@@ -94,7 +95,7 @@ def interactions(
         item = pb.Interaction(
             action_id=draw(st.sampled_from(actions)),
             channel=draw(st.sampled_from(channels)),
-            outcome=draw(st.sampled_from(OUTCOMES)),
+            outcome=cast(pb.Outcome, draw(st.sampled_from(OUTCOMES))),
         )
         item.at.FromSeconds(as_of - age)
         items.append(item)

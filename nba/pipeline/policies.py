@@ -159,9 +159,9 @@ class PolicyHistory:
             elif outcome == _COMPLAINT:
                 self.last_complaint = max(at, self.last_complaint or at)
             if outcome in cooldown_outcomes:
-                for cooldown, key, channels in cooldown_slots.get((outcome, action_id), ()):
+                for cooldown, scope, channels in cooldown_slots.get((outcome, action_id), ()):
                     if channels is None or item.channel in channels:
-                        times[(cooldown.id, key)].append(at)
+                        times[(cooldown.id, scope)].append(at)
             if at > as_of:
                 continue  # neither a cap nor a cooldown counts what comes after the decision
             slots = cap_slots.get((outcome, action_id))

@@ -470,8 +470,9 @@ def profile_validator(attributes: Mapping[str, AttributeSpec]) -> TypeAdapter[di
     for name, spec in attributes.items():
         annotation = _annotation(spec)
         fields[name] = Required[annotation] if spec.required else NotRequired[annotation]
-    profile = TypedDict("Profile", fields, total=False)  # type: ignore[operator]
-    profile.__pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)  # type: ignore[attr-defined]
+    typed_dict: Any = TypedDict  # called with fields known only at run time
+    profile = typed_dict("Profile", fields, total=False)
+    profile.__pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)
     return TypeAdapter(profile)
 
 
@@ -490,7 +491,7 @@ def _annotation(spec: AttributeSpec) -> Any:
         return StrictBool
     if spec.type == AttributeType.STRING:
         return Annotated[StrictStr, Field(max_length=1000)]
-    choice = Literal[spec.values]  # type: ignore[valid-type]
+    choice: Any = Literal[spec.values]  # values known only at run time
     if spec.type == AttributeType.ENUM:
         return choice
-    return frozenset[choice]  # type: ignore[valid-type]
+    return frozenset[choice]

@@ -354,7 +354,7 @@ class _Parser:
         t = self.tok
         if t.kind in ("number", "string"):
             self._advance()
-            return Literal(t.value, Span(t.start, t.end))  # type: ignore[arg-type]
+            return Literal(t.value, Span(t.start, t.end))  # type: ignore[arg-type]  # the lexer gives numbers and strings these values
         if t.kind == "duration":
             raise ConditionSyntaxError(
                 f"a duration like '{t.text}' only goes inside a history count",
@@ -397,7 +397,7 @@ class _Parser:
                         "the window comes first, once", self.tok.start, "e.g. dismissals(30d, ...)"
                     )
                 token = self._advance()
-                window = int(token.value)  # type: ignore[call-overload]
+                window = int(token.value)  # type: ignore[call-overload]  # a duration token's value is its seconds
                 if window == 0:
                     raise ConditionSyntaxError(
                         f"a window of {token.text} counts nothing", token.start, "e.g. 30d or 12h"
