@@ -68,7 +68,11 @@ class Evaluator:
         return self._stages(request, fired, PolicyHistory(self.policies.history_index, request))
 
     def top_k(self, request: DecisionRequest) -> Evaluation:
-        """As full(request), firing only the engaged chunks that could change it."""
+        """As full(request), firing only the engaged chunks that could change it.
+
+        Not for explained requests: the ranked program fires one "engaged" rule per action,
+        not the separate rules an explanation needs.
+        """
         needed = request.max_results
         history = PolicyHistory(self.policies.history_index, request)
         with self.engine.ranked(request) as run:
