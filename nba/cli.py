@@ -149,6 +149,11 @@ def serve(
         list[str] | None,
         typer.Option(help="Origin a browser may call the HTTP face from (repeatable; none)."),
     ] = None,
+    # -- lifecycle (README: Running in production)
+    grace: Annotated[
+        float,
+        typer.Option(help="Seconds calls in flight may take to finish after SIGTERM.", min=0),
+    ] = 5.0,
 ) -> None:
     """Serve DecisionService over gRPC on the rules in RULES (health and reflection on).
 
@@ -157,7 +162,7 @@ def serve(
     several workers, clients should open several channels: balancing is per connection.
     """
     from nba.pipeline.decider import history_horizon
-    from nba.server.processes import ServeConfig
+    from nba.server.processes import PortInUseError, ServeConfig
     from nba.server.processes import serve as run
     from nba.store import StoreError, open_store
 
@@ -190,7 +195,13 @@ def serve(
         limits=_limits(max_request_bytes, max_in_flight),
     )
     config = replace(config, http_port=http_port, cors_origins=tuple(cors_origin or ()))
-    raise typer.Exit(run(config, workers, ruleset))  # the workers inherit the parsed set
+    config = replace(config, grace=grace)
+    try:
+        status = run(config, workers, ruleset)  # the workers inherit the parsed set
+    except PortInUseError as exc:
+        err.print(str(exc.strerror), markup=False)
+        raise typer.Exit(1) from None
+    raise typer.Exit(status)
 
 
 def _tls_files(

@@ -212,6 +212,8 @@ class HttpFace:
 
     def not_ready(self) -> str | None:
         """Why this process should get no traffic now, or None."""
+        if self.service.draining.is_set():
+            return "shutting down"
         if not self.holder.loaded:
             return "no rule set loaded"
         store = self.holder.store

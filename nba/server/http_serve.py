@@ -60,13 +60,15 @@ class HttpServer:
     thread: threading.Thread
     loop: asyncio.AbstractEventLoop
     stopping: asyncio.Event
+    config: Config
     failed: list[BaseException] = field(default_factory=list)
 
-    def stop(self) -> None:
-        """Stop accepting, let calls in flight finish (up to the grace), join the thread."""
+    def stop(self, grace: float = GRACE_SECONDS) -> None:
+        """Stop accepting, let calls in flight finish (up to `grace`), join the thread."""
+        self.config.graceful_timeout = grace  # read by Hypercorn when the trigger fires
         with contextlib.suppress(RuntimeError):  # the loop already closed: nothing to stop
             self.loop.call_soon_threadsafe(self.stopping.set)
-        self.thread.join(timeout=GRACE_SECONDS + 5)
+        self.thread.join(timeout=grace + 5)
         self.face.close()
 
 
@@ -92,7 +94,7 @@ def start_http(
     loop = asyncio.new_event_loop()
     stopping = asyncio.Event()
     started = threading.Event()
-    server = HttpServer(port_bound, face, threading.Thread(), loop, stopping)
+    server = HttpServer(port_bound, face, threading.Thread(), loop, stopping, config)
 
     async def run() -> None:
         loop.call_soon(started.set)  # the socket listens already: nothing is refused

@@ -62,6 +62,7 @@ class InFlight:
         self.limit = limit
         self.count = 0
         self._lock = threading.Lock()
+        self._last_left = time.monotonic()  # when the count last fell to zero
 
     def enter(self) -> None:
         """Take a slot, or OverloadedError at once; `leave` gives it back."""
@@ -75,6 +76,13 @@ class InFlight:
     def leave(self) -> None:
         with self._lock:
             self.count -= 1
+            if not self.count:
+                self._last_left = time.monotonic()
+
+    def quiet_for(self) -> float:
+        """Seconds since the last call in flight ended; 0 while any is in flight."""
+        with self._lock:
+            return 0.0 if self.count else time.monotonic() - self._last_left
 
     @contextmanager
     def admitted(self) -> Iterator[None]:

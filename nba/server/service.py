@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,6 +106,8 @@ class DecisionService:
         self.clock = clock
         self.auth: Authenticator = auth or OpenDoor()
         self.in_flight = in_flight
+        # Set on SIGTERM: readiness answers "shutting down" while calls in flight finish.
+        self.draining = threading.Event()
 
     @property
     def store(self) -> InteractionStore:
