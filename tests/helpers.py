@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 BASE = """
 lifecycle_stages: [prospect, active, at_risk]
@@ -78,6 +81,31 @@ class Served:
     lines: Iterator[str]
 
 
+def stderr_lines(process: subprocess.Popen[str], timeout: float = 60) -> Iterator[str]:
+    """The process's stderr line by line; AssertionError when none comes within `timeout`.
+
+    A thread reads, so a server that hangs silently fails the test instead of hanging it.
+    """
+    assert process.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read(stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                lines.put(line)
+        lines.put("")  # end of the stream
+
+    threading.Thread(target=read, args=(process.stderr,), daemon=True).start()
+    while True:
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"nba serve wrote nothing for {timeout} s") from None
+        if not line:
+            return
+        yield line
+
+
 @contextmanager
 def served(*args: str, timeout: float = 60) -> Iterator[Served]:
     """`python -m nba serve ARGS` until the block ends; then SIGTERM, and exit status 0.
@@ -94,8 +122,7 @@ def served(*args: str, timeout: float = 60) -> Iterator[Served]:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    assert process.stderr is not None
-    lines = iter(process.stderr.readline, "")
+    lines = stderr_lines(process, timeout)
     try:
         deadline = time.monotonic() + timeout
         ready = ""
@@ -107,6 +134,5 @@ def served(*args: str, timeout: float = 60) -> Iterator[Served]:
         yield Served(process, int(port.group(1)), ready, lines)
     finally:
         process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=30)
-        process.stderr.close()
+        code = process.wait(timeout=30)  # the reader thread closes stderr at its end
     assert code == 0, f"nba serve exited with {code}"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, RULES
+from tests.helpers import stderr_lines
 
 LOADED = re.compile(r"INFO nba\.server\.reload\[(\d+)\]: loaded rule set ([0-9a-f]{12}) from ")
 
@@ -45,8 +46,7 @@ def test_serve_parses_once_for_all_workers_and_each_worker_reloads(tmp_path: Pat
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    assert process.stderr is not None
-    lines = iter(process.stderr.readline, "")
+    lines = stderr_lines(process)
     try:
         startup = lines_until(lines, "ready on")
         loads = [m.groups() for line in startup if (m := LOADED.search(line))]
@@ -63,5 +63,4 @@ def test_serve_parses_once_for_all_workers_and_each_worker_reloads(tmp_path: Pat
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
-        process.stderr.close()
     assert code == 0
