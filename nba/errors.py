@@ -9,6 +9,7 @@ wants every error at once, each with where it is and what was expected.
      ├── EngineError              the rule engine failed on a valid request (a bug, never input)
      ├── StoreError               the interaction store failed (unreachable, locked, corrupt)
      ├── NotConfiguredError       the server lacks what a call needs (e.g. runs without a store)
+     ├── DeadlineExceededError    the caller's deadline passed before the call was worked on
      ├── ConditionSyntaxError     a condition does not parse (nba.ruleset.conditions)
      ├── ConditionTypeError       a condition names something unknown or mixes types
      ├── ConditionCheckError      every type error of one condition
@@ -144,6 +145,10 @@ class StoreError(NbaError):
     """The interaction store failed (unreachable, locked, corrupt). The message names the
     operation and the store URL without its password, so it can be logged and shown to
     operators as is."""
+
+
+class DeadlineExceededError(NbaError):
+    """The caller's deadline had passed when the call reached the service: not worked on."""
 
 
 class NotConfiguredError(NbaError):

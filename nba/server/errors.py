@@ -12,6 +12,7 @@ Anything not in the table is a bug: INTERNAL, a generic message, the traceback i
     UnauthenticatedError  UNAUTHENTICATED      401   unauthenticated      its own message
     PermissionDeniedError PERMISSION_DENIED    403   permission_denied    the scope needed
     OverloadedError       RESOURCE_EXHAUSTED   429   resource_exhausted   its own message
+    DeadlineExceededError DEADLINE_EXCEEDED    504   deadline_exceeded    its own message
     StoreError            UNAVAILABLE          503   unavailable          a fixed message
     EngineError           INTERNAL             500   internal             a fixed message
     anything else         INTERNAL             500   internal             a fixed message
@@ -29,7 +30,13 @@ from enum import Enum
 
 import grpc
 
-from nba.errors import EngineError, NotConfiguredError, RequestError, StoreError
+from nba.errors import (
+    DeadlineExceededError,
+    EngineError,
+    NotConfiguredError,
+    RequestError,
+    StoreError,
+)
 from nba.server.auth import PermissionDeniedError, UnauthenticatedError
 from nba.server.limits import OverloadedError
 
@@ -73,6 +80,9 @@ FAILURES: dict[type[BaseException], Failure] = {
     ),
     OverloadedError: Failure(
         grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "resource_exhausted", None, Logged.NOT
+    ),
+    DeadlineExceededError: Failure(
+        grpc.StatusCode.DEADLINE_EXCEEDED, 504, "deadline_exceeded", None, Logged.NOT
     ),
     StoreError: Failure(
         grpc.StatusCode.UNAVAILABLE,

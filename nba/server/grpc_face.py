@@ -17,6 +17,7 @@ policy (admin scope).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from nba.server.limits import InFlight, Limits, RateLimitedLog
 from nba.server.reload import Listener, LoadResult, RuleSetHolder
 from nba.server.service import CallContext, DecisionService
 from nba.server.tls import TlsFiles, server_credentials
+from nba.store import InteractionStore
+from nba.store.guarded import GuardedStore
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 
@@ -41,6 +44,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
 # Health of the rule files themselves: NOT_SERVING while the newest files are rejected
 # (the last good set still serves, so the service's own status stays SERVING).
 RULES_HEALTH = "nba.rules"
+STORE_HEALTH = "nba.store"  # NOT_SERVING while the store's circuit is open (store/guarded.py)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -108,13 +112,19 @@ def _answer(
     try:
         if isinstance(request, Undecodable):
             raise _undecodable(request, context)
-        return call(
-            request, CallContext(authorization=_authorization(context.invocation_metadata()))
-        )
+        return call(request, _call_context(context))
     except Exception as exc:  # every failure, expected or a bug, answers through the table
         failure = reported(exc, rpc)
         context.abort(failure.grpc_code, failure.client_message(exc))
         raise AssertionError("unreachable") from exc  # pragma: no cover - abort raises
+
+
+def _call_context(context: grpc.ServicerContext) -> CallContext:
+    remaining = context.time_remaining()  # None: the client set no deadline
+    return CallContext(
+        authorization=_authorization(context.invocation_metadata()),
+        deadline=None if remaining is None else time.monotonic() + remaining,
+    )
 
 
 def _undecodable(request: Undecodable, context: grpc.ServicerContext) -> RequestError:
@@ -241,7 +251,21 @@ def build_server(
     for name in ("", SERVICE_NAME, RULES_HEALTH):
         health_servicer.set(name, status)
     holder.add_listener(rules_health(health_servicer))
+    follow_store_health(health_servicer, holder.store)
     return Running(server, bound, health_servicer, service)
+
+
+def follow_store_health(
+    health_servicer: health.HealthServicer, store: InteractionStore | None
+) -> None:
+    """`nba.store`: SERVING while the store answers (or there is none to answer)."""
+    if not isinstance(store, GuardedStore):
+        health_servicer.set(STORE_HEALTH, SERVING)
+        return
+    store.add_listener(  # first: a change while setting the status below is not lost
+        lambda available: health_servicer.set(STORE_HEALTH, SERVING if available else NOT_SERVING)
+    )
+    health_servicer.set(STORE_HEALTH, SERVING if store.available else NOT_SERVING)
 
 
 def rules_health(health_servicer: health.HealthServicer) -> Listener:

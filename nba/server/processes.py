@@ -92,6 +92,7 @@ class Ready:
     summary: str
     engine: str
     http_port: int = 0  # 0: no HTTP face
+    store_available: bool = True
 
 
 def serve_one(
@@ -113,14 +114,17 @@ def serve_one(
     from nba.server.reload import RuleSetHolder, load_rules
     from nba.server.reload import watch as watch_rules
     from nba.store import open_store
+    from nba.store.guarded import GuardedStore
 
     if ruleset is None:
         ruleset = load_rules(config.rules)
     store = (
         None
         if config.store == NO_STORE
-        else open_store(config.store, retention_seconds=history_horizon(ruleset))
+        else GuardedStore(open_store(config.store, retention_seconds=history_horizon(ruleset)))
     )
+    if store is not None:
+        store.check_now()  # unreachable: logged, and the server starts degraded
     holder = RuleSetHolder(config.rules, config.engine, store)
     decider = holder.load(ruleset)
     running = build_server(
@@ -154,6 +158,7 @@ def serve_one(
         decider.ruleset.summary(),
         decider.engine.name,
         http.port if http is not None else 0,
+        store_available=store is None or store.available,
     )
     if ready is not None:
         ready.send(report)
@@ -200,7 +205,11 @@ def _log_ready(config: ServeConfig, report: Ready, workers: int) -> None:
     from nba.store import redact_url
 
     http = f" | http {config.host}:{report.http_port}" if report.http_port else ""
-    log.info(
+    store = redact_url(config.store)
+    if not report.store_available:
+        store += " (UNREACHABLE: deciding degraded, without marketing, until it answers)"
+    log.log(
+        logging.INFO if report.store_available else logging.WARNING,
         "nba ready on %s:%d%s | rules %s version %s (%s) | engine %s | store %s | workers %d",
         config.host,
         report.port,
@@ -209,7 +218,7 @@ def _log_ready(config: ServeConfig, report: Ready, workers: int) -> None:
         report.version,
         report.summary,
         report.engine,
-        redact_url(config.store),
+        store,
         workers,
     )
 

@@ -21,9 +21,11 @@ Where the next pieces plug in, so that every transport gets them at once:
   tried after authentication, so both faces share it (OverloadedError, mapped to
   RESOURCE_EXHAUSTED / 429). Request size stays with the transport, which sees the bytes
   before they are parsed (gRPC's max_receive_message_length, the HTTP body limit).
-- deadlines: the transport fills `CallContext.deadline` from grpc-timeout or a header; a
-  method checks the remaining time before its store round trip and the engine, raising an
-  error mapped to DEADLINE_EXCEEDED.
+- deadlines: the transport fills `CallContext.deadline` from grpc-timeout or the
+  Connect-Timeout-Ms header; a call whose deadline has passed when it is admitted is not
+  worked on (DeadlineExceededError: DEADLINE_EXCEEDED / 504), and Decide passes the
+  deadline on: a decision with less than MIN_DECISION_SECONDS left answers the touchpoint's
+  fallback, marked degraded (decider.py).
 - metrics: one decorator on the four public methods times and counts each call by method
   and error class (the rule-set version is on every DecideResponse already).
 """
@@ -39,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from nba.errors import EngineError, NotConfiguredError
+from nba.errors import DeadlineExceededError, EngineError, NotConfiguredError
 from nba.pipeline.validate import consent_update, outcome_record
 from nba.server import NO_STORE
 from nba.server.auth import Authenticator, OpenDoor, Scope, require
@@ -78,6 +80,8 @@ def admits(scope: Scope) -> Callable[[Method], Method]:
         @functools.wraps(method)
         def admitted(service: DecisionService, request: Any, call: CallContext = ANONYMOUS) -> Any:
             require(service.auth.authenticate(call.authorization), scope)
+            if call.deadline is not None and time.monotonic() >= call.deadline:
+                raise DeadlineExceededError("the deadline passed before the call was worked on")
             slots = service.in_flight
             if slots is None:
                 return method(service, request, call)
@@ -122,7 +126,7 @@ class DecisionService:
         """The ranked decision for one customer."""
         with self.holder.lease() as decider:
             try:
-                return decider.decide(request)
+                return decider.decide(request, call.deadline)
             except EngineError as exc:
                 exc.add_note(f"rule set version {decider.version}")  # shown in the logged trace
                 raise

@@ -19,6 +19,7 @@ import pytest
 
 import nba
 from nba.errors import (
+    DeadlineExceededError,
     EngineError,
     NbaError,
     NotConfiguredError,
@@ -46,6 +47,7 @@ EXPECTED_ROWS = {
     UnauthenticatedError: (grpc.StatusCode.UNAUTHENTICATED, 401, "unauthenticated"),
     PermissionDeniedError: (grpc.StatusCode.PERMISSION_DENIED, 403, "permission_denied"),
     OverloadedError: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "resource_exhausted"),
+    DeadlineExceededError: (grpc.StatusCode.DEADLINE_EXCEEDED, 504, "deadline_exceeded"),
 }
 
 # nba errors no call can raise, and why; a new NbaError subclass must land in one or the other

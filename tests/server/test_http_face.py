@@ -8,10 +8,7 @@ knowledge (h2c), workers sharing the HTTP port, and /readyz following the store.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +23,7 @@ from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
 from tests.conftest import EXAMPLES, RULES, example
 from tests.helpers import served
+from tests.own_redis import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +32,6 @@ JSON = {"content-type": "application/json"}
 ALLOWED = "https://shop.example"
 EXAMPLE = "web_active_travel_money.json"
 TIMEOUT = httpx.Timeout(10.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -242,31 +234,6 @@ def test_two_workers_share_the_http_port() -> None:
                 status = c.post(f"http://127.0.0.1:{port}/v1/status", json={})
             seen.add(status.json()["worker"])
     assert len(seen) == 2, f"only {seen} answered"
-
-
-@pytest.fixture
-def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """A Redis of this test's own, to kill; skipped locally without redis-server."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is missing (CI=true requires it)")
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    yield process, port
-    if process.poll() is None:
-        process.kill()
-    process.wait(timeout=10)
 
 
 def test_readyz_follows_the_store(own_redis: tuple[subprocess.Popen[bytes], int]) -> None:

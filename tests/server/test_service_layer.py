@@ -6,13 +6,14 @@ any transport can parse its wire format into the same messages and map the same 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from nba.errors import NotConfiguredError, RequestError
+from nba.errors import DeadlineExceededError, NotConfiguredError, RequestError
 from nba.server.reload import RuleSetHolder
-from nba.server.service import DecisionService
+from nba.server.service import CallContext, DecisionService
 from nba.store import InteractionStore, open_store
 from nba.v1 import decisioning_pb2 as pb
 from tests.conftest import RULES, example
@@ -78,3 +79,31 @@ def test_an_outcome_sent_without_a_time_happened_now_by_the_services_clock(
     assert service.record_outcome(record).recorded
     [stored] = store.history("c-svc", since=0)
     assert (stored.interaction_id, stored.at) == ("click-1", NOW)
+
+
+def test_a_call_past_its_deadline_is_not_worked_on(store: InteractionStore) -> None:
+    service = service_on(store)
+    late = CallContext(deadline=time.monotonic() - 0.001)
+    with pytest.raises(DeadlineExceededError):
+        service.decide(example("web_prospect_homepage.json"), late)
+    record = pb.RecordOutcomeRequest(
+        customer_id="c-late",
+        interaction=pb.Interaction(action_id="card_cashback", channel="web", outcome=pb.CLICK),
+    )
+    with pytest.raises(DeadlineExceededError):
+        service.record_outcome(record, late)
+    assert store.history("c-late", 0) == []  # nothing was recorded
+
+
+def test_a_decision_with_no_time_left_answers_the_fallback_marked_degraded(
+    store: InteractionStore,
+) -> None:
+    service = service_on(store)
+    request = example("web_prospect_homepage.json")
+    assert not service.decide(request).recommendations[0].fallback
+    hurried = service.decide(request, CallContext(deadline=time.monotonic() + 0.001))
+    assert hurried.degraded
+    assert [r.fallback for r in hurried.recommendations] == [True]
+    assert all(r.purpose == "service" for r in hurried.recommendations)  # consent unknown
+    relaxed = service.decide(request, CallContext(deadline=time.monotonic() + 5))
+    assert not relaxed.degraded and not relaxed.recommendations[0].fallback

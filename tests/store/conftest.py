@@ -24,6 +24,7 @@ if importlib.util.find_spec("nba") is None:  # the package is not installed in t
 from store_helpers import FakeClock, StoreFactory  # noqa: E402
 
 from nba.store import InteractionStore, open_store  # noqa: E402
+from nba.store.guarded import GuardedStore  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -66,13 +67,25 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/nested/dir/interactions.sqlite3"
 
 
+GUARDED = "guarded+"  # a URL prefix of the tests only: the backend inside a GuardedStore
+
+
 def _backend_url(request: pytest.FixtureRequest) -> str:
     if request.param == "memory":
         return "memory://"
+    if request.param.startswith(GUARDED):
+        return GUARDED + request.getfixturevalue(f"{request.param.removeprefix(GUARDED)}_url")
     return request.getfixturevalue(f"{request.param}_url")
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        "guarded+sqlite",  # the circuit breaker keeps the contract of what it wraps
+    ]
+)
 def store_url(request: pytest.FixtureRequest) -> str:
     """Each backend in turn."""
     return _backend_url(request)
@@ -96,7 +109,11 @@ def make_store(clock: FakeClock) -> Iterator[StoreFactory]:
 
     def make(url: str, *, retention_seconds: float = 3600.0, **kwargs: object) -> InteractionStore:
         kwargs.setdefault("clock", clock)
+        guarded = url.startswith(GUARDED)
+        url = url.removeprefix(GUARDED)
         store = open_store(url, retention_seconds=retention_seconds, **kwargs)  # type: ignore[arg-type]
+        if guarded:
+            store = GuardedStore(store)
         opened.append(store)
         return store
 
