@@ -6,44 +6,180 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
+from typer._click import Context as ClickContext  # typer 0.29 vendors click as typer._click
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
-from nba.errors import RequestError, RuleSetError
+from nba.errors import RequestError, RuleError, RuleSetError
 from nba.server import NO_STORE
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from nba.authoring.explain import Check, Explanation
+    from nba.authoring.properties import Result
     from nba.pipeline.decider import Decider
     from nba.ruleset.ruleset import RuleSet
     from nba.server.limits import Limits
     from nba.server.tls import TlsFiles
 from nba.v1 import decisioning_pb2 as pb
 
-app = typer.Typer(
-    name="nba",
-    help="Rules-based next-best-action decisioning: serve decisions, and check rule files.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-DEFAULT_STORE = "sqlite:///.nba/interactions.sqlite3"
-DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # nba.server.limits.DEFAULT_MAX_REQUEST_BYTES
-RulesDir = Annotated[Path, typer.Option("--rules", help="Rules directory.")]
 
 
 class Format(StrEnum):
     TEXT = "text"
     JSON = "json"
+
+
+class CommandError(Exception):
+    """What stops a command, said once for both formats.
+
+    As text it goes to stderr; under `--format json` (or `decide --json`) it is a JSON
+    document on stdout, `{"error": ..., "exit_code": ..., "errors": [...]}`, because a
+    script reading stdout would otherwise get nothing at all. `errors` are rule errors as
+    `nba validate --format json` gives them.
+    """
+
+    def __init__(self, message: str, exit_code: int = 2, errors: Sequence[RuleError] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.errors = tuple(errors)
+
+    @classmethod
+    def of_rules(cls, exc: RuleSetError) -> CommandError:
+        """A rule set that does not load: exit 1, every error."""
+        return cls(exc.report(), 1, exc.errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        first = str(self.errors[0]) if self.errors else self.message
+        more = len(self.errors) - 1
+        summary = first + (f" (and {more} more errors)" if more > 0 else "")
+        return {
+            "error": summary,
+            "exit_code": self.exit_code,
+            "errors": [e.as_dict() for e in self.errors],
+        }
+
+
+def _wants_json(params: dict[str, Any]) -> bool:
+    return params.get("format") == Format.JSON or bool(params.get("as_json"))
+
+
+def _asks_for_json(args: Sequence[str]) -> bool:
+    """`--format json` (or `--json`) among raw arguments that did not parse."""
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return any(a in ("--json", "--format=json") or (a, b) == ("--format", "json") for a, b in pairs)
+
+
+def _print_error(error: CommandError, as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps(error.as_dict(), indent=2), markup=False)
+    else:
+        err.print(error.message, markup=False)
+
+
+def _flags_take_no_value(params: list[Any]) -> list[Any]:
+    """typer 0.29's rich help labels every flag `<bool>` (the plain help does not): a flag
+    takes no value, so its metavar is made empty; the help shows `--strict  --no-strict`."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    """Every nba command: help without `<bool>`, and errors in the format asked for.
+
+    A CommandError raised by the command, and a usage error (a bad option value), are
+    printed as JSON on stdout when the command line asks for JSON, else as text on stderr.
+    """
+
+    def get_params(self, ctx: ClickContext) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: ClickContext | None = None,
+        **extra: Any,
+    ) -> ClickContext:
+        given = list(args)  # parsing consumes the list
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except typer.TyperException as exc:  # click's usage errors, before the command runs
+            has_format = any(p.name in ("format", "as_json") for p in self.params)
+            if not (has_format and _asks_for_json(given)):
+                raise
+            _print_error(CommandError(exc.format_message(), exc.exit_code), as_json=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CommandError as exc:
+            _print_error(exc, _wants_json(ctx.params))
+            raise typer.Exit(exc.exit_code) from None
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: ClickContext) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _App(typer.Typer):
+    """A Typer whose commands are _Commands: the fix above is made once, for every command."""
+
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any
+    ) -> Callable[[F], F]:
+        return super().command(name, cls=cls or _Command, **kwargs)
+
+
+app = _App(
+    name="nba",
+    help="Rules-based next-best-action decisioning: serve decisions, and check rule files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=_Group,
+)
+
+DEFAULT_STORE = "sqlite:///.nba/interactions.sqlite3"
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # nba.server.limits.DEFAULT_MAX_REQUEST_BYTES
+
+
+def _rules_directory(path: Path | None) -> Path | None:
+    """A rules directory; a file given in its place is a usage error naming its directory."""
+    if path is not None and path.is_file():
+        raise typer.BadParameter(
+            f"'{path}' is a file, not a rules directory; give the directory that holds it"
+            f" ({path.parent})"
+        )
+    return path
+
+
+RulesDir = Annotated[
+    Path, typer.Option("--rules", help="Rules directory.", callback=_rules_directory)
+]
+RulesArg = Annotated[Path, typer.Argument(help="Rules directory.", callback=_rules_directory)]
+FormatOption = Annotated[Format, typer.Option("--format", help="text, or json for scripts and CI.")]
 
 
 class EngineKind(StrEnum):
@@ -56,35 +192,45 @@ def main() -> None:
 
 
 def _ruleset(rules: Path) -> RuleSet:
-    """Load a rule set for a command, or exit 1 printing every error."""
+    """Load a rule set for a command; CommandError (exit 1) with every error."""
     from nba.ruleset.loader import load_ruleset
 
     try:
         return load_ruleset(rules, display_root=rules)
     except RuleSetError as exc:
-        err.print(exc.report(), markup=False)
-        raise typer.Exit(1) from None
+        raise CommandError.of_rules(exc) from None
 
 
 def _load(rules: Path, engine: str = "durable") -> Decider:
-    """Load and compile a rule set for a one-shot command, or exit 1 with the errors."""
+    """Load and compile a rule set for a one-shot command; CommandError (exit 1) if it fails."""
     from nba.pipeline.decider import Decider
 
     ruleset = _ruleset(rules)
     try:
         return Decider(ruleset, engine)
     except RuleSetError as exc:  # limits of the engine, found while compiling
-        err.print(exc.report(), markup=False)
-        raise typer.Exit(1) from None
+        raise CommandError.of_rules(exc) from None
 
 
 def read_request(path: Path) -> pb.DecideRequest:
-    """A DecideRequest from a proto3 JSON file, or exit 2 saying what is wrong with it."""
+    """A DecideRequest from a proto3 JSON file; CommandError (exit 2) saying what is wrong."""
     try:
         return json_format.Parse(path.read_text(encoding="utf-8"), pb.DecideRequest())
     except (OSError, json_format.ParseError) as exc:
-        err.print(f"{path}: not a DecideRequest in proto3 JSON: {exc}", markup=False)
-        raise typer.Exit(2) from None
+        raise CommandError(f"{path}: not a DecideRequest in proto3 JSON: {exc}") from None
+
+
+@contextmanager
+def _progress(*columns: Any) -> Iterator[Progress]:
+    """A live bar on stderr, only when stderr is a terminal: logs and pipes stay clean.
+
+    Asked of stderr itself, not of rich: FORCE_COLOR (set by many CI systems) makes rich
+    treat a pipe as a terminal.
+    """
+    from rich.progress import Progress
+
+    with Progress(*columns, console=err, transient=True, disable=not sys.stderr.isatty()) as bar:
+        yield bar
 
 
 # ---------------------------------------------------------------------------- serve
@@ -285,10 +431,8 @@ def _served_ruleset(rules: Path) -> RuleSet:
 
 @app.command()
 def validate(
-    rules: Annotated[Path, typer.Argument(help="Rules directory.")] = Path("rules"),
-    format: Annotated[
-        Format, typer.Option("--format", help="text, or json for editors and CI.")
-    ] = Format.TEXT,
+    rules: RulesArg = Path("rules"),
+    format: FormatOption = Format.TEXT,
     strict: Annotated[bool, typer.Option(help="Warnings fail too.")] = False,
 ) -> None:
     """Check rule files: every error at once as file:line:column. Exit 1 when any.
@@ -340,8 +484,8 @@ def validate(
 
 @app.command("check")
 def check_properties(
-    rules: Annotated[Path, typer.Argument(help="Rules directory.")] = Path("rules"),
-    examples: Annotated[int, typer.Option(help="Generated customers per property.")] = 200,
+    rules: RulesArg = Path("rules"),
+    examples: Annotated[int, typer.Option(help="Generated customers per property.", min=1)] = 200,
     only: Annotated[
         list[str] | None, typer.Option("--property", help="Only these properties (repeatable).")
     ] = None,
@@ -352,42 +496,89 @@ def check_properties(
         int | None,
         typer.Option(help="Generate the same customers every run (default: new ones each run)."),
     ] = None,
+    format: FormatOption = Format.TEXT,
 ) -> None:
     """Properties every rule set must satisfy, on customers generated from its schema.
 
     A broken property prints its minimal failing customer's file, ready for nba explain.
+    On a terminal, a progress bar on stderr counts the customers checked.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
     from nba.authoring import properties as props
 
     unknown = [p for p in only or [] if p not in props.PROPERTIES]
     if unknown:
         expected = ", ".join(props.PROPERTIES)
-        err.print(f"--property: unknown {', '.join(unknown)}; expected one of {expected}")
-        raise typer.Exit(2)
+        raise CommandError(f"--property: unknown {', '.join(unknown)}; expected one of {expected}")
     ruleset = _ruleset(rules)
-    results, recommended = props.run(ruleset, examples, only, seed=seed)
+    columns = (
+        TextColumn("checking {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("customers"),
+        TimeRemainingColumn(),
+    )
+    with _progress(*columns) as bar:
+        task = bar.add_task((only or list(props.PROPERTIES))[0], total=None)
+
+        def progress(name: str, done: int, total: int) -> None:
+            bar.update(task, description=name, completed=done, total=total)
+
+        results, recommended = props.run(ruleset, examples, only, seed=seed, progress=progress)
+    written = {r.name: props.write_failure(r, failures_dir) for r in results if not r.passed}
+    never = []
+    if not only or "consent" in only:  # the consent property tallies recommendations
+        never = sorted(set(ruleset.actions) - set(recommended))
+    failed = [r for r in results if not r.passed]
+    if format == Format.JSON:
+        report = {
+            "passed": len(results) - len(failed),
+            "failed": len(failed),
+            "version": ruleset.version,
+            "properties": [
+                {
+                    "name": r.name,
+                    "customers": r.examples,
+                    "passed": r.passed,
+                    "failure": r.failure or None,
+                    "minimal_customer": str(written[r.name]) if written.get(r.name) else None,
+                }
+                for r in results
+            ],
+            "never_recommended": never,
+        }
+        out.print(json.dumps(report, indent=2), markup=False)
+    else:
+        _print_check(results, written, never, rules, ruleset.version)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_check(
+    results: Sequence[Result],
+    written: dict[str, Path | None],
+    never: list[str],
+    rules: Path,
+    version: str,
+) -> None:
     for result in results:
         if result.passed:
             out.print(f"PASS {result.name} ({result.examples} customers)", markup=False)
             continue
         out.print(f"FAIL {result.name}: {result.failure}", markup=False)
-        path = props.write_failure(result, failures_dir)
+        path = written.get(result.name)
         if path is not None:
             out.print(f"     minimal failing customer: {path}", markup=False)
             out.print(f"     replay it: nba explain {path} --rules {rules}", markup=False)
-    if not only or "consent" in only:  # the consent property tallies recommendations
-        never = sorted(set(ruleset.actions) - set(recommended))
-        if never:
-            out.print(
-                f"note: {len(never)} actions were never recommended to these customers: "
-                + ", ".join(never),
-                markup=False,
-            )
-    failed = [r for r in results if not r.passed]
-    passed = len(results) - len(failed)
-    out.print(f"{passed} passed, {len(failed)} failed (rules version {ruleset.version})")
-    if failed:
-        raise typer.Exit(1)
+    if never:
+        out.print(
+            f"note: {len(never)} actions were never recommended to these customers: "
+            + ", ".join(never),
+            markup=False,
+        )
+    failed = sum(not r.passed for r in results)
+    out.print(f"{len(results) - failed} passed, {failed} failed (rules version {version})")
 
 
 # ---------------------------------------------------------------------------- test
@@ -396,12 +587,15 @@ def check_properties(
 @app.command("test")
 def test_scenarios(
     rules: Annotated[
-        Path, typer.Argument(help="Rules directory (scenarios in its tests/).")
+        Path,
+        typer.Argument(
+            help="Rules directory (scenarios in its tests/).", callback=_rules_directory
+        ),
     ] = Path("rules"),
     run: Annotated[
         str | None, typer.Option("--run", help="Only scenarios whose name matches.")
     ] = None,
-    format: Annotated[Format, typer.Option("--format", help="text or json.")] = Format.TEXT,
+    format: FormatOption = Format.TEXT,
     verbose: Annotated[bool, typer.Option("-v", help="List passing scenarios too.")] = False,
 ) -> None:
     """Run the rule authors' scenarios under RULES/tests. Exit 1 when any fails."""
@@ -410,13 +604,13 @@ def test_scenarios(
     decider = _load(rules)
     found, errors = sc.load_scenarios(rules, rules)
     if errors:
-        for e in sorted(errors, key=lambda e: e.sort_key()):
-            err.print(str(e), markup=False)
-        raise typer.Exit(2)
+        ordered = sorted(errors, key=lambda e: e.sort_key())
+        raise CommandError("\n".join(str(e) for e in ordered), 2, ordered)
     chosen = sc.select(found, run)
     if not chosen:
-        err.print(f"no scenarios{' matching ' + repr(run) if run else ''} under {rules}/tests")
-        raise typer.Exit(2)
+        raise CommandError(
+            f"no scenarios{' matching ' + repr(run) if run else ''} under {rules}/tests"
+        )
     outcomes = [sc.run_scenario(decider, s) for s in chosen]
     failed = [o for o in outcomes if o.status != "PASS"]
     if format == Format.JSON:
@@ -456,6 +650,7 @@ def explain_command(
     request_file: Annotated[Path, typer.Argument(help="A DecideRequest in proto3 JSON.")],
     rules: RulesDir = Path("rules"),
     action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
+    format: FormatOption = Format.TEXT,
 ) -> None:
     """Why each action was or was not recommended: every stage, rule, place and value."""
     from nba.authoring.explain import explain
@@ -465,18 +660,23 @@ def explain_command(
         from nba.errors import did_you_mean
 
         hint = did_you_mean(action, decider.ruleset.actions)
-        err.print(f"--action: unknown action '{action}'" + (f" ({hint})" if hint else ""))
-        raise typer.Exit(2)
+        raise CommandError(f"--action: unknown action '{action}'" + (f" ({hint})" if hint else ""))
     try:
         request = decider.validator.validate(read_request(request_file))
     except RequestError as exc:
-        err.print(f"{request_file}: invalid request: {exc}", markup=False)
-        raise typer.Exit(2) from None
+        raise CommandError(f"{request_file}: invalid request: {exc}") from None
     story = explain(decider, request, action)
+    if format == Format.JSON:
+        text = json.dumps(_explanation_json(story, decider.version), indent=2, default=_plain)
+        out.print(text, markup=False)
+    else:
+        _print_explanation(story, decider.version)
+
+
+def _print_explanation(story: Explanation, version: str) -> None:
     r = story.request
     out.print(
-        f"customer {r.customer_id} | {r.lifecycle} | {r.channel} | rules {decider.version}",
-        markup=False,
+        f"customer {r.customer_id} | {r.lifecycle} | {r.channel} | rules {version}", markup=False
     )
     held = [c for c in story.segments if c.held]
     out.print("segments: " + (", ".join(c.rule for c in held) or "none"), markup=False)
@@ -492,37 +692,85 @@ def explain_command(
             out.print(line + (f"   [{values}]" if values else ""), markup=False)
 
 
+def _explanation_json(story: Explanation, version: str) -> dict[str, Any]:
+    """The text's content as data: the same order, every check with its values."""
+
+    def check(c: Check) -> dict[str, Any]:
+        return {
+            "stage": c.stage,
+            "rule": c.rule,
+            "held": c.held,
+            "where": c.where,
+            "text": c.text,
+            "values": c.values,
+        }
+
+    r = story.request
+    ordered = sorted(story.actions, key=lambda s: (not s.recommended, s.verdict, s.action.id))
+    return {
+        "customer_id": r.customer_id,
+        "lifecycle_stage": r.lifecycle,
+        "channel": r.channel,
+        "rules_version": version,
+        "segments": [check(c) for c in story.segments if c.held],
+        "actions": [
+            {
+                "action": item.action.id,
+                "group": item.action.group,
+                "purpose": item.action.purpose,
+                "recommended": item.recommended,
+                "verdict": item.verdict,
+                "checks": [check(c) for c in item.checks],
+            }
+            for item in ordered
+        ],
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the values a condition read: sets as sorted lists, anything else as text."""
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str)
+    return str(value)
+
+
 # ---------------------------------------------------------------------------- simulate
 
 
 @app.command("simulate")
 def simulate_command(
-    customers: Annotated[Path, typer.Argument(help="DecideRequests, one proto3 JSON per line.")],
+    customers: Annotated[
+        Path, typer.Argument(help="DecideRequests, one proto3 JSON per line (JSON Lines).")
+    ],
     rules: RulesDir = Path("rules"),
     against: Annotated[
-        Path | None, typer.Option("--against", help="Second rules directory: report what changes.")
+        Path | None,
+        typer.Option(
+            "--against",
+            help="Rules directory to compare with the base (--rules): what changes.",
+            callback=_rules_directory,
+        ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default one per core; 1: no pool).")
+        int | None,
+        typer.Option(help="Worker processes (default one per core; 1: no pool).", min=1),
     ] = None,
-    top: Annotated[int, typer.Option(help="Rows per table.")] = 10,
-    format: Annotated[Format, typer.Option("--format", help="text or json.")] = Format.TEXT,
+    top: Annotated[int, typer.Option(help="Rows per table.", min=1)] = 10,
+    format: FormatOption = Format.TEXT,
 ) -> None:
-    """Decisions over a customer base, by segment and stage; with --against, what changes."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    """Decisions over a customer base, by segment and stage; with --against, what changes.
+
+    Each rule set decides on the profile attributes and consent channels it declares
+    (others are dropped, and counted); invalid requests are counted per set.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from nba.authoring.customers import CustomerFileError
     from nba.authoring.simulate import SimulationError, render, simulate
 
     columns = (TextColumn("deciding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
-        with Progress(*columns, console=err, transient=True, disable=format == Format.JSON) as bar:
+        with _progress(*columns) as bar:
             task = bar.add_task("deciding", total=None)
 
             def progress(done: int, total: int) -> None:
@@ -530,11 +778,9 @@ def simulate_command(
 
             report = simulate(rules, customers, against, workers, progress=progress)
     except RuleSetError as exc:
-        err.print(exc.report(), markup=False)
-        raise typer.Exit(1) from None
+        raise CommandError.of_rules(exc) from None
     except (CustomerFileError, SimulationError) as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(2) from None
+        raise CommandError(str(exc)) from None
     if format == Format.JSON:
         out.print(json.dumps(report.as_dict(), indent=2), markup=False)
     else:
@@ -543,7 +789,7 @@ def simulate_command(
 
 @app.command("gen-customers")
 def gen_customers(
-    n: Annotated[int, typer.Option("-n", help="How many customers.")] = 1000,
+    n: Annotated[int, typer.Option("-n", help="How many customers.", min=0)] = 1000,
     rules: RulesDir = Path("rules"),
     seed: Annotated[int, typer.Option(help="Same seed, same customers.")] = 0,
     as_of: Annotated[
@@ -564,8 +810,9 @@ def gen_customers(
         try:
             moment = dt.datetime.fromisoformat(as_of)
         except ValueError:
-            err.print(f"--as-of: '{as_of}' is not an ISO time; expected e.g. 2026-11-20T10:00:00")
-            raise typer.Exit(2) from None
+            raise CommandError(
+                f"--as-of: '{as_of}' is not an ISO time; expected e.g. 2026-11-20T10:00:00"
+            ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
     written = write_jsonl(generate_customers(ruleset, n, seed, moment), output or sys.stdout)
@@ -580,9 +827,10 @@ def gen_customers(
 def decide(
     request_file: Annotated[Path, typer.Argument(help="A DecideRequest in proto3 JSON.")],
     rules: RulesDir = Path("rules"),
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the DecideResponse as proto3 JSON.")
-    ] = False,
+    format: Annotated[
+        Format, typer.Option("--format", help="text, or json: the DecideResponse as proto3 JSON.")
+    ] = Format.TEXT,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     engine: Annotated[EngineKind, typer.Option(help="Rule engine.")] = EngineKind.DURABLE,
 ) -> None:
     """Print the ranked decision for one request, without a server."""
@@ -591,9 +839,8 @@ def decide(
     try:
         response = decider.decide(message)
     except RequestError as exc:
-        err.print(f"{request_file}: invalid request: {exc}", markup=False)
-        raise typer.Exit(2) from None
-    if as_json:
+        raise CommandError(f"{request_file}: invalid request: {exc}") from None
+    if as_json or format == Format.JSON:
         out.print(json_format.MessageToJson(response, indent=2), markup=False)
         return
     print_decision(response, message)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -22,8 +24,17 @@ from tests.helpers import BASE, action, served, write_rules
 NBA = [sys.executable, "-m", "nba"]
 
 
-def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NBA, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+def run(
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*NBA, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def broken_rules(tmp_path: Path) -> Path:
@@ -210,3 +221,160 @@ def test_stateless_serving_decides_but_records_nothing() -> None:
                 stub.RecordOutcome(record, timeout=10)
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "--store none" in caught.value.details()
+
+
+# ---------------------------------------------------------------------------- consistency
+# Issue 11 item 12: every command speaks JSON when asked, errors included; the help has no
+# stray `<bool>`; the mistakes a new author makes get a message that says what to do.
+
+REQUEST = str(EXAMPLES / "call_center_at_risk.json")
+RESULTS_AS_JSON = {
+    "validate": ("validate", "rules"),
+    "check": ("check", "rules", "--examples", "2", "--seed", "1"),
+    "test": ("test", "rules", "--run", "opted out"),
+    "explain": ("explain", REQUEST, "--action", "ret_fee_waiver"),
+    "decide": ("decide", REQUEST),
+}
+
+
+@pytest.mark.parametrize("command", RESULTS_AS_JSON)
+def test_every_command_that_prints_results_prints_json(command: str) -> None:
+    result = run(*RESULTS_AS_JSON[command], "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    if command == "check":
+        assert report["failed"] == 0 and len(report["properties"]) == report["passed"] == 8
+    elif command == "explain":
+        assert [a["action"] for a in report["actions"]] == ["ret_fee_waiver"]
+        assert report["actions"][0]["checks"][0]["where"].startswith("rules/actions/")
+    elif command == "decide":  # --json stays, as an alias
+        alias = json.loads(run(*RESULTS_AS_JSON[command], "--json").stdout)
+        assert alias["recommendations"] == report["recommendations"]
+    elif command == "test":
+        assert report and all(s["status"] == "PASS" for s in report)
+
+
+ERRORS_AS_JSON = {
+    "validate": ("validate", "nosuchdir"),
+    "check": ("check", "nosuchdir"),
+    "test": ("test", "nosuchdir"),
+    "explain": ("explain", REQUEST, "--rules", "nosuchdir"),
+    "simulate": ("simulate", REQUEST, "--rules", "nosuchdir"),
+    "decide": ("decide", REQUEST, "--rules", "nosuchdir"),
+    "decide --json": ("decide", REQUEST, "--rules", "nosuchdir", "--json"),
+    "a usage error": ("simulate", REQUEST, "--workers", "0"),
+}
+
+
+@pytest.mark.parametrize("command", ERRORS_AS_JSON)
+def test_errors_are_json_on_stdout_under_format_json(command: str) -> None:
+    args = ERRORS_AS_JSON[command]
+    result = run(*args) if "--json" in args else run(*args, "--format", "json")
+    assert result.returncode in (1, 2)
+    assert result.stderr == ""
+    report = json.loads(result.stdout)
+    if command == "validate":  # validate's own report, as before
+        assert report["valid"] is False
+        assert "'nosuchdir' does not exist" in report["errors"][0]["message"]
+    elif command == "a usage error":
+        assert report["exit_code"] == result.returncode == 2
+        assert "--workers" in report["error"]
+    else:
+        assert report["exit_code"] == result.returncode == 1
+        assert "rules directory 'nosuchdir' does not exist" in report["error"]
+        assert report["errors"][0]["code"] == "io"
+
+
+def test_check_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    """Progress goes to stderr when it is a terminal, and never into a pipe or a log,
+    even with FORCE_COLOR (set by many CI systems, it makes rich treat a pipe as a TTY)."""
+    args = ("check", "rules", "--examples", "3", "--seed", "1")
+    piped = run(*args, env={"FORCE_COLOR": "1"})
+    assert piped.returncode == 0, piped.stdout
+    assert piped.stderr == ""
+    written, stdout = run_with_stderr_on_a_terminal(*args)
+    on_a_terminal = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", written)  # colours, cursor moves
+    assert "8 passed, 0 failed" in stdout
+    assert "checking consent" in on_a_terminal
+    assert "24/24 customers" in on_a_terminal  # 8 properties x 3 customers
+
+
+def run_with_stderr_on_a_terminal(*args: str, timeout: float = 60) -> tuple[str, str]:
+    """(what the command wrote to its terminal stderr, its stdout)."""
+    terminal, child_end = pty.openpty()
+    process = subprocess.Popen(
+        [*NBA, *args],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=child_end,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    os.close(child_end)
+    written = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([terminal], [], [], 0.2)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            written += chunk
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        os.close(terminal)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert process.returncode == 0
+    return written.decode("utf-8", "replace"), stdout.decode()
+
+
+def test_gen_customers_refuses_a_negative_count() -> None:
+    result = run("gen-customers", "-n", "-5")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Invalid value for '-n'" in result.stderr
+    assert "greater than or equal to 0" in result.stderr
+
+
+def test_simulate_on_a_pretty_printed_file_asks_for_one_request_per_line() -> None:
+    result = run("simulate", REQUEST, "--workers", "1")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{REQUEST}:1: not JSON")
+    assert "expected one DecideRequest per line (JSON Lines)" in result.stderr
+    assert "pretty-printed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("validate", "rules/ruleset.yaml"),
+        ("decide", REQUEST, "--rules", "rules/ruleset.yaml"),
+        ("simulate", REQUEST, "--against", "rules/ruleset.yaml"),
+        ("serve", "--rules", "rules/ruleset.yaml", "--port", "0", "--store", "memory://"),
+    ],
+)
+def test_a_rule_file_given_for_the_rules_directory_is_named_as_such(args: tuple[str, ...]) -> None:
+    result = run(*args, env={"COLUMNS": "300"})
+    assert result.returncode == 2
+    assert (
+        "'rules/ruleset.yaml' is a file, not a rules directory; give the directory that holds"
+        " it (rules)"
+    ) in result.stderr
+
+
+@pytest.mark.parametrize("command", [(), ("validate",), ("decide",), ("serve",), ("simulate",)])
+def test_the_help_shows_flags_without_a_value_type(command: tuple[str, ...]) -> None:
+    result = run(*command, "--help", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "--help" in result.stdout
+    assert "<bool>" not in result.stdout
+    assert "<path>" in result.stdout or not command  # other types are still shown

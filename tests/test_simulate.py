@@ -28,7 +28,7 @@ from nba.authoring.customers import (
     request_json,
     write_jsonl,
 )
-from nba.authoring.simulate import NONE, SimulationReport, render, simulate
+from nba.authoring.simulate import INVALID, NONE, SimulationReport, render, simulate
 from nba.pipeline.decider import Decider
 from nba.pipeline.validate import struct_values
 from nba.ruleset.loader import load_ruleset
@@ -358,6 +358,93 @@ def test_against_an_edited_copy_reports_exactly_the_changes(
     assert rows[0]["from"] == "sav_easy_access" and rows[0]["customers"] == max(
         transitions.values()
     )
+
+
+def two_sets_a_new_attribute_apart(tmp_path: Path, required: bool) -> tuple[Path, Path]:
+    """A base set, and the same set plus a `tenure` attribute and an action that reads it."""
+    actions = (
+        "actions:\n" + action("a_all") + action("a_vip", value=50, extra="eligible: profile.vip")
+    )
+    base = write_rules(tmp_path / "base", {"base.yaml": BASE, "actions.yaml": actions})
+    tenure = f"  tenure: {{type: int, min: 0, max: 50, required: {str(required).lower()}}}\n"
+    new = write_rules(
+        tmp_path / "new",
+        {
+            "base.yaml": BASE.replace("  nickname: string\n", "  nickname: string\n" + tenure),
+            "actions.yaml": actions
+            + action("a_loyal", value=500, extra="eligible: profile.tenure >= 5"),
+        },
+    )
+    return base, new
+
+
+def test_against_a_set_with_a_new_attribute_decides_each_on_what_it_declares(
+    tmp_path: Path,
+) -> None:
+    """Issue 11 item 8: customers of the new set carry `tenure`; the base set used to reject
+    every one of them ("0.0% changed"). Now it decides them without the key, and says so."""
+    base, new = two_sets_a_new_attribute_apart(tmp_path, required=False)
+    path = tmp_path / "customers.jsonl"
+    write_jsonl(generate_customers(load_ruleset(new), 200, seed=3, as_of=AS_OF), path)
+    old_decider, new_decider = Decider(load_ruleset(base)), Decider(load_ruleset(new))
+    changed = with_tenure = 0
+    for request in read_jsonl(path):
+        with_tenure += "tenure" in request.profile.fields
+        after = new_decider.decide(request)
+        request.profile.fields.pop("tenure", None)
+        before = old_decider.decide(request)
+        ranking = [
+            [(r.action_id, r.channel, r.fallback) for r in d.recommendations]
+            for d in (before, after)
+        ]
+        changed += ranking[0] != ranking[1]
+    assert 0 < changed < 200 and with_tenure > 100
+
+    result = simulate(base, path, against_dir=new, workers=2)
+    changes = result.changes
+    assert changes is not None and result.against is not None
+    assert (result.base.invalid, result.against.invalid) == (0, 0)
+    assert (changes.compared, changes.changed) == (200, changed)
+    assert result.base.dropped == with_tenure
+    assert result.base.dropped_keys == Counter({"profile.tenure": with_tenure})
+    assert result.against.dropped == 0
+    assert {to for _, to in changes.top_actions} == {"a_loyal"}
+    as_json = result.as_dict()
+    assert as_json["changes"]["changed_share"] == round(changed / 200, 4)
+    assert as_json["base"]["dropped_undeclared_keys"]["customers"] == with_tenure
+    buffer = io.StringIO()
+    render(result, Console(file=buffer, width=200, soft_wrap=True))
+    text = buffer.getvalue()
+    assert f"on the base rules {base} " in text
+    assert f"{changed} of 200 customers ({100 * changed / 200:.1f}%) get a different" in text
+    assert f"{with_tenure} customers had keys {base} does not declare" in text
+    assert f"invalid requests: 0 on the base {base}, 0 on {new}" in text
+
+
+def test_against_a_set_that_requires_a_new_attribute_counts_each_rejection(
+    tmp_path: Path,
+) -> None:
+    """Customers of the base set lack the attribute the new set requires: every decision
+    changes to a rejection, reported per set, not dropped from the comparison."""
+    base, new = two_sets_a_new_attribute_apart(tmp_path, required=True)
+    path = tmp_path / "customers.jsonl"
+    write_jsonl(generate_customers(load_ruleset(base), 120, seed=4, as_of=AS_OF), path)
+    result = simulate(base, path, against_dir=new, workers=1)
+    changes = result.changes
+    assert changes is not None and result.against is not None
+    assert (result.base.invalid, result.against.invalid) == (0, 120)
+    assert (changes.invalid_in_base, changes.invalid_in_against) == (0, 120)
+    assert changes.invalid_only_in_against == 120 and changes.invalid_only_in_base == 0
+    assert (changes.compared, changes.changed) == (120, 120)
+    assert {to for _, to in changes.top_actions} == {INVALID}
+    assert result.against.invalid_examples[0].endswith(
+        "profile.tenure: is required by the rule set's schema"
+    )
+    buffer = io.StringIO()
+    render(result, Console(file=buffer, width=200, soft_wrap=True))
+    text = buffer.getvalue()
+    assert "120 of 120 customers (100.0%) get a different decision" in text
+    assert f"invalid requests: 0 on the base {base}, 120 on {new}" in text
 
 
 def test_requests_the_rules_reject_are_counted_not_fatal(

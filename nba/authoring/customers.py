@@ -926,12 +926,26 @@ def _interaction_json(item: pb.Interaction) -> dict[str, Any]:
     return out
 
 
+ONE_PER_LINE = "expected one DecideRequest per line (JSON Lines)"
+
+
 def parse_line(text: str) -> pb.DecideRequest:
     """One line as a DecideRequest; ValueError says what is wrong, without the place."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()):  # the line ends inside a value: it goes on below
+            raise ValueError(
+                f"not JSON: {exc.msg} at the end of the line; {ONE_PER_LINE}, and a"
+                " pretty-printed request spreads over several: write each on one line"
+                " (e.g. `jq -c . FILE`)"
+            ) from None
         raise ValueError(f"not JSON: {exc.msg} (column {exc.colno})") from None
+    if isinstance(value, list):
+        raise ValueError(
+            f"expected a JSON object (a DecideRequest), got an array; {ONE_PER_LINE},"
+            " not an array of them (e.g. `jq -c '.[]' FILE`)"
+        )
     if not isinstance(value, dict):
         raise ValueError(f"expected a JSON object (a DecideRequest), got {type(value).__name__}")
     fast = _fast_request(value)

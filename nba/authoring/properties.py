@@ -54,6 +54,8 @@ class Context:
 
 
 Property = Callable[[Context, pb.DecideRequest, st.DataObject], None]
+# (property running, customers checked so far, customers in all): for a progress bar
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -189,24 +191,48 @@ def run(
     properties: dict[str, Property] | None = None,
     engine: str = "durable",
     seed: int | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[Result], Counter[str]]:
     """Each property on `examples` generated customers; and how often each action won.
 
     With a seed, the same customers are generated every run (reproducible checks in CI);
-    without, each run explores new ones.
+    without, each run explores new ones. progress(property, done, total) is called after
+    every customer checked and once as each property ends (a run takes ~30 s).
     """
     chosen = properties or PROPERTIES
     names = only or list(chosen)
     ctx = Context(ruleset, Decider(ruleset, engine), Decider(ruleset, "reference"))
-    results = [_run_one(name, chosen[name], ctx, examples, seed) for name in names]
+    total = examples * len(names)
+    results = []
+    for i, name in enumerate(names):
+        tick = None
+        if progress is not None:
+            tick = _ticker(progress, name, i * examples, examples, total)
+            tick(0)
+        results.append(_run_one(name, chosen[name], ctx, examples, seed, tick))
+        if tick is not None:
+            tick(examples)  # hypothesis may stop early: the space of customers is exhausted
     return results, ctx.recommended
 
 
+def _ticker(
+    progress: Progress, name: str, before: int, examples: int, total: int
+) -> Callable[[int], None]:
+    """progress() for one property, its count capped: shrinking replays customers."""
+    return lambda done: progress(name, before + min(done, examples), total)
+
+
 def _run_one(
-    name: str, prop: Property, ctx: Context, examples: int, seed: int | None = None
+    name: str,
+    prop: Property,
+    ctx: Context,
+    examples: int,
+    seed: int | None = None,
+    tick: Callable[[int], None] | None = None,
 ) -> Result:
     result = Result(name, examples)
     last: list[pb.DecideRequest] = []
+    calls = [0]
 
     @settings(
         max_examples=examples,
@@ -219,6 +245,9 @@ def _run_one(
     def test(message: pb.DecideRequest, data: st.DataObject) -> None:
         last[:] = [message]  # hypothesis replays the minimal example last
         prop(ctx, message, data)
+        if tick is not None:
+            calls[0] += 1
+            tick(calls[0])
 
     if seed is not None:
         test = hypothesis_seed(seed)(test)

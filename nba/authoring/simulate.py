@@ -6,6 +6,14 @@ segment, and how often nothing or only a fallback came back. Given a second rule
 directory it decides every customer on both and counts what changed, which is the
 question before shipping a rule edit ("who stops getting the cashback card?").
 
+Each rule set decides on what it declares: profile attributes and consent channels a set
+does not declare are dropped from the request before that set validates it, and counted
+("312 customers had profile.tenure dropped on the base rules"). Without that, a new set that
+adds an attribute makes the base set reject every customer generated for the new one, and
+the comparison reads "0.0% changed". Requests still invalid on a set (a newly required
+attribute, an unknown stage) are counted per set, and a customer whose request one set
+decides and the other rejects is a changed decision: it is what shipping the set would do.
+
 Why a pool of processes: durable_rules is neither picklable nor thread-parallel (each
 engine takes one lock), so every worker process loads and compiles the rule set(s) once,
 in its initializer, and then decides chunks of customers. Workers get the raw JSON lines
@@ -41,6 +49,7 @@ from nba.ruleset.ruleset import RuleSet
 from nba.v1 import decisioning_pb2 as pb
 
 NONE = "(none)"  # the "action" of a customer who got no recommendation
+INVALID = "(invalid request)"  # the "action" of a customer whose request a rule set rejects
 NO_SEGMENT = "(no segment)"
 STARTUP_TIMEOUT = 300.0  # seconds for every worker to load and compile the rules
 MAX_CHUNK = 250  # customers per task: big enough to amortise IPC, small for a live bar
@@ -49,7 +58,9 @@ Progress = Callable[[int, int], None]
 Picks = tuple[tuple[str, str], ...]  # ranked (action id, channel)
 # One customer on one rule set: (picks, fallback?, segments), or why the request is invalid.
 Outcome = tuple[Picks, bool, tuple[str, ...]] | str
-Row = tuple[int, str, tuple[Outcome, ...]]  # line number, lifecycle stage, outcome per rule set
+Dropped = tuple[str, ...]  # request keys a rule set does not declare, removed before deciding
+# line number, lifecycle stage, then per rule set: its outcome and the keys it dropped
+Row = tuple[int, str, tuple[tuple[Outcome, Dropped], ...]]
 Chunk = list[tuple[int, str]]  # (line number, JSON text)
 # rows, a line that is not a request (line, why), the worker's CPU seconds on the chunk
 ChunkResult = tuple[list[Row], tuple[int, str] | None, float]
@@ -115,16 +126,44 @@ def _decide_chunk(chunk: Chunk) -> ChunkResult:
     return rows, None, time.process_time() - cpu
 
 
-def _outcome(decider: Decider, message: pb.DecideRequest) -> Outcome:
-    """The decision as a compact tuple; the Decision is cheaper than a DecideResponse."""
+def _outcome(decider: Decider, message: pb.DecideRequest) -> tuple[Outcome, Dropped]:
+    """The decision on what this set declares, as a compact tuple, and the keys dropped.
+
+    The Decision is cheaper than a DecideResponse.
+    """
+    message, dropped = declared_only(
+        message, decider.validator.attributes, decider.validator.channels
+    )
     try:
         request = decider.validator.validate(message, time.time())
     except RequestError as exc:
-        return str(exc)
+        return str(exc), dropped
     decision = decider.decide_request(request)
     picks = tuple((p.action.id, p.channel) for p in decision.picks)
     fallback = bool(decision.picks) and decision.picks[0].fallback
-    return picks, fallback, tuple(decision.segments)
+    return (picks, fallback, tuple(decision.segments)), dropped
+
+
+def declared_only(
+    message: pb.DecideRequest, attributes: Collection[str], channels: Collection[str]
+) -> tuple[pb.DecideRequest, Dropped]:
+    """The request without profile attributes and consent channels the set does not declare.
+
+    The message itself when it has none (the common case costs two scans of its keys);
+    otherwise a trimmed copy, so that the other rule set still sees every key.
+    """
+    profile = [k for k in message.profile.fields if k not in attributes]
+    consent = [k for k in message.consent if k not in channels]
+    if not profile and not consent:
+        return message, ()
+    trimmed = pb.DecideRequest()
+    trimmed.CopyFrom(message)
+    for key in profile:
+        del trimmed.profile.fields[key]
+    for key in consent:
+        del trimmed.consent[key]
+    names = [f"profile.{k}" for k in sorted(profile)] + [f'consent["{k}"]' for k in sorted(consent)]
+    return trimmed, tuple(names)
 
 
 def _read_chunks(lines: Iterable[str], size: int) -> Iterator[Chunk]:
@@ -239,6 +278,8 @@ class RuleSetResult:
     offered: Counter[str] = field(default_factory=Counter)  # recommended at any rank
     invalid: int = 0
     invalid_examples: list[str] = field(default_factory=list)  # "line N: field: why"
+    dropped: int = 0  # customers with keys this set does not declare (removed, then decided)
+    dropped_keys: Counter[str] = field(default_factory=Counter)  # "profile.x": customers
     by_stage: dict[str, Breakdown] = field(default_factory=dict)
     by_segment: dict[str, Breakdown] = field(default_factory=dict)
 
@@ -246,7 +287,10 @@ class RuleSetResult:
     def of(cls, rules_dir: str, ruleset: RuleSet) -> RuleSetResult:
         return cls(rules_dir, ruleset.version, tuple(ruleset.stages))
 
-    def add(self, line: int, stage: str, outcome: Outcome) -> None:
+    def add(self, line: int, stage: str, outcome: Outcome, dropped: Dropped = ()) -> None:
+        if dropped:
+            self.dropped += 1
+            self.dropped_keys.update(dropped)
         if isinstance(outcome, str):
             self.invalid += 1
             if len(self.invalid_examples) < 5:
@@ -275,56 +319,73 @@ class RuleSetResult:
             "recommended_at_any_rank": _ranked(self.offered),
             "invalid": self.invalid,
             "invalid_examples": self.invalid_examples,
+            "dropped_undeclared_keys": {
+                "customers": self.dropped,
+                "keys": _ranked(self.dropped_keys),
+            },
             "by_stage": {s: b.as_dict() for s, b in self.stage_rows()},
             "by_segment": {s: b.as_dict() for s, b in self.segment_rows()},
         }
 
 
+def _top_of(outcome: Outcome) -> tuple[str, str]:
+    """(action, channel) first in the outcome, NONE for no recommendation, INVALID for none."""
+    if isinstance(outcome, str):
+        return INVALID, INVALID
+    picks = outcome[0]
+    return picks[0] if picks else (NONE, NONE)
+
+
 @dataclass(slots=True)
 class Changes:
-    """How decisions differ between the base rules and the `against` rules.
+    """How decisions differ between the base rules (`--rules`) and the `against` rules.
 
-    Counted over customers whose request is valid on both. A decision "changed" when the
-    ranked list of (action, channel) differs, or one is a fallback and the other is not.
+    Counted over every customer. A decision "changed" when the ranked list of (action,
+    channel) differs, one is a fallback and the other is not, or one set decides the request
+    and the other rejects it (INVALID in the transitions): a client would see that change
+    as INVALID_ARGUMENT. A request both sets reject is unchanged.
     """
 
     compared: int = 0
     changed: int = 0
     top_action_changed: int = 0
     top_channel_changed: int = 0
-    lost_recommendation: int = 0  # had at least one, now none
+    lost_recommendation: int = 0  # had at least one, now none (valid on both)
     gained_recommendation: int = 0
-    invalid_only_in_base: int = 0
-    invalid_only_in_against: int = 0
+    invalid_in_base: int = 0
+    invalid_in_against: int = 0
+    invalid_only_in_base: int = 0  # decided by `against` only
+    invalid_only_in_against: int = 0  # decided by the base only
     top_actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (from, to)
     top_channels: Counter[tuple[str, str]] = field(default_factory=Counter)
     changed_by_stage: Counter[str] = field(default_factory=Counter)
     compared_by_stage: Counter[str] = field(default_factory=Counter)
 
     def add(self, stage: str, base: Outcome, other: Outcome) -> None:
-        if isinstance(base, str) or isinstance(other, str):
-            self.invalid_only_in_base += isinstance(base, str) and not isinstance(other, str)
-            self.invalid_only_in_against += isinstance(other, str) and not isinstance(base, str)
-            return
         self.compared += 1
         self.compared_by_stage[stage] += 1
-        (picks, fallback, _), (new_picks, new_fallback, _) = base, other
-        if picks == new_picks and fallback == new_fallback:
+        base_invalid, other_invalid = isinstance(base, str), isinstance(other, str)
+        self.invalid_in_base += base_invalid
+        self.invalid_in_against += other_invalid
+        self.invalid_only_in_base += base_invalid and not other_invalid
+        self.invalid_only_in_against += other_invalid and not base_invalid
+        if base_invalid and other_invalid:
             return
+        if not isinstance(base, str) and not isinstance(other, str):
+            (picks, fallback, _), (new_picks, new_fallback, _) = base, other
+            if picks == new_picks and fallback == new_fallback:
+                return
+            self.lost_recommendation += bool(picks) and not new_picks
+            self.gained_recommendation += bool(new_picks) and not picks
         self.changed += 1
         self.changed_by_stage[stage] += 1
-        top, new_top = (
-            picks[0] if picks else (NONE, NONE),
-            new_picks[0] if new_picks else (NONE, NONE),
-        )
+        top, new_top = _top_of(base), _top_of(other)
         if top[0] != new_top[0]:
             self.top_action_changed += 1
             self.top_actions[top[0], new_top[0]] += 1
         if top[1] != new_top[1]:
             self.top_channel_changed += 1
             self.top_channels[top[1], new_top[1]] += 1
-        self.lost_recommendation += bool(picks) and not new_picks
-        self.gained_recommendation += bool(new_picks) and not picks
 
     def as_dict(self, stages: Sequence[str]) -> dict[str, Any]:
         def transitions(counts: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -334,10 +395,13 @@ class Changes:
         return {
             "compared": self.compared,
             "changed": self.changed,
+            "changed_share": round(_share(self.changed, self.compared), 4),
             "top_action_changed": self.top_action_changed,
             "top_channel_changed": self.top_channel_changed,
             "lost_recommendation": self.lost_recommendation,
             "gained_recommendation": self.gained_recommendation,
+            "invalid_in_base": self.invalid_in_base,
+            "invalid_in_against": self.invalid_in_against,
             "invalid_only_in_base": self.invalid_only_in_base,
             "invalid_only_in_against": self.invalid_only_in_against,
             "top_action_transitions": transitions(self.top_actions),
@@ -375,12 +439,12 @@ class SimulationReport:
         return self.worker_cpu_seconds / self.decisions if self.decisions else 0.0
 
     def add(self, row: Row) -> None:
-        line, stage, outcomes = row
+        line, stage, per_set = row
         self.customers += 1
-        self.base.add(line, stage, outcomes[0])
+        self.base.add(line, stage, *per_set[0])
         if self.against is not None and self.changes is not None:
-            self.against.add(line, stage, outcomes[1])
-            self.changes.add(stage, outcomes[0], outcomes[1])
+            self.against.add(line, stage, *per_set[1])
+            self.changes.add(stage, per_set[0][0], per_set[1][0])
 
     def as_dict(self) -> dict[str, Any]:
         """For --format json: plain counts, most common first."""
@@ -394,7 +458,7 @@ class SimulationReport:
             "decisions_per_second": round(self.decisions_per_second, 1),
             "worker_cpu_seconds": round(self.worker_cpu_seconds, 3),
             "cpu_microseconds_per_decision": round(self.cpu_per_decision * 1e6, 1),
-            "base": self.base.as_dict(),
+            "base": self.base.as_dict(),  # the --rules set; changes are from it to `against`
         }
         if self.against is not None and self.changes is not None:
             out["against"] = self.against.as_dict()
@@ -498,9 +562,10 @@ def _table(title: str, *columns: str, text: Collection[str] = ()) -> Table:
 def render(report: SimulationReport, console: Console, top: int = 10) -> None:
     """Readable tables: outcomes, top actions and channels, stages, segments, changes."""
     base = report.base
+    role = "the base rules " if report.against is not None else ""
     console.print(
         f"[bold]{report.customers:,} customers[/] from {report.customers_path} on "
-        f"{base.rules_dir} (version {base.version})\n"
+        f"{role}{base.rules_dir} (version {base.version})\n"
         f"{report.workers} worker{'s' if report.workers != 1 else ''}: "
         f"{report.decisions:,} decisions in {report.decide_seconds:.1f} s "
         f"([bold]{report.decisions_per_second:,.0f} decisions/s[/]), "
@@ -529,6 +594,7 @@ def _render_result(result: RuleSetResult, console: Console, top: int) -> None:
     console.print(outcomes)
     for example in result.invalid_examples:
         console.print(f"  invalid: {example}", markup=False)
+    _render_dropped(result, console)
     _render_actions(result, console, top)
     _render_breakdowns(result.stage_rows(), "By lifecycle stage", "stage", console, top)
     _render_breakdowns(
@@ -537,6 +603,17 @@ def _render_result(result: RuleSetResult, console: Console, top: int) -> None:
         "segment",
         console,
         top,
+    )
+
+
+def _render_dropped(result: RuleSetResult, console: Console) -> None:
+    if not result.dropped:
+        return
+    keys = ", ".join(f"{k} ({n:,})" for k, n in _ranked(result.dropped_keys).items())
+    console.print(
+        f"{result.dropped:,} customers had keys {result.rules_dir} does not declare,"
+        f" dropped before deciding: {keys}",
+        markup=False,
     )
 
 
@@ -596,25 +673,29 @@ def _render_breakdowns(
 
 
 def _render_changes(report: SimulationReport, console: Console, top: int) -> None:
-    changes, other = report.changes, report.against
+    changes, base, other = report.changes, report.base, report.against
     assert changes is not None and other is not None
     whole = changes.compared
     console.print(
-        f"{other.rules_dir} (version {other.version}): [bold]{changes.changed:,} of "
-        f"{whole:,} customers ({_pct(changes.changed, whole)})[/] get a different decision\n"
+        f"{other.rules_dir} (version {other.version}) against the base {base.rules_dir}"
+        f" (version {base.version}): [bold]{changes.changed:,} of {whole:,} customers"
+        f" ({_pct(changes.changed, whole)})[/] get a different decision\n"
         f"top action changed for {changes.top_action_changed:,} "
         f"({_pct(changes.top_action_changed, whole)}), top channel for "
         f"{changes.top_channel_changed:,} ({_pct(changes.top_channel_changed, whole)}); "
         f"lost every recommendation {changes.lost_recommendation:,}, "
         f"gained one {changes.gained_recommendation:,}"
     )
-    if changes.invalid_only_in_base or changes.invalid_only_in_against:
-        console.print(
-            f"invalid on the base rules only: {changes.invalid_only_in_base:,}; "
-            f"on {other.rules_dir} only: {changes.invalid_only_in_against:,}"
-        )
-        for example in other.invalid_examples:
-            console.print(f"  invalid on {other.rules_dir}: {example}", markup=False)
+    console.print(
+        f"invalid requests: {changes.invalid_in_base:,} on the base {base.rules_dir},"
+        f" {changes.invalid_in_against:,} on {other.rules_dir}"
+        f" (rejected by the base only: {changes.invalid_only_in_base:,};"
+        f" by {other.rules_dir} only: {changes.invalid_only_in_against:,})",
+        markup=False,
+    )
+    for example in other.invalid_examples:
+        console.print(f"  invalid on {other.rules_dir}: {example}", markup=False)
+    _render_dropped(other, console)
     for title, counts in (
         ("Top action changes", changes.top_actions),
         ("Top channel changes", changes.top_channels),
