@@ -8,7 +8,9 @@ Starts `DIR/.venv/bin/python -m nba serve` (memory store, bundled rules) from DI
 - drain: 50 Decides in flight (1,000 interactions each, so each takes milliseconds), then
   SIGTERM: the status of each of the 50, the exit status and how long the exit took;
 - orphans: SIGKILL of the supervisor (2 workers): how many workers still run 2 s later;
-- a second `nba serve` on the port the first listens on: its exit status and message.
+- a second `nba serve` on the port the first listens on: its exit status and message;
+- a hung store: a redis-server of its own, SIGSTOPped; 50 Decides one after another with
+  a 300 ms deadline: how many answered in time, and calls per second.
 
 Each probe prints one line.
 """
@@ -19,7 +21,9 @@ import argparse
 import collections
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +47,7 @@ class Serve:
     def __init__(self, repo: Path, *args: str, wait: bool = True) -> None:
         python = repo / ".venv/bin/python"
         command = [str(python), "-m", "nba", "serve", "--rules", "rules", "--no-watch"]
-        # A store several workers share; each server its own file.
+        # A store several workers share, each server its own file (ARGS may name another).
         store = f"sqlite:///{tempfile.mkdtemp(prefix='nba-lifecycle-')}/store.sqlite3"
         command += ["--store", store, "--http-port", "0", *args]
         self.process = subprocess.Popen(
@@ -178,6 +182,51 @@ def second_server(repo: Path) -> None:
         first.close()
 
 
+def hung_store(repo: Path) -> None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("hung store: skipped (no redis-server)")
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        redis_port = s.getsockname()[1]
+    redis = subprocess.Popen(
+        [binary, "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)
+    server: Serve | None = None
+    try:
+        store = f"redis://127.0.0.1:{redis_port}/0"
+        server = Serve(repo, "--workers", "1", "--port", "0", "--store", store)
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            decide = channel.unary_unary(
+                "/nba.v1.DecisionService/Decide",
+                request_serializer=pb.DecideRequest.SerializeToString,
+                response_deserializer=pb.DecideResponse.FromString,
+            )
+            request = examples(repo)[0]
+            decide(request, timeout=5)
+            redis.send_signal(signal.SIGSTOP)
+            codes: collections.Counter[str] = collections.Counter()
+            started = time.monotonic()
+            for _ in range(50):
+                try:
+                    decide(request, timeout=0.3)
+                    codes["OK"] += 1
+                except grpc.RpcError as exc:
+                    codes[exc.code().name] += 1
+            rate = 50 / (time.monotonic() - started)
+        shown = ", ".join(f"{name} {n}" for name, n in codes.most_common())
+        print(f"hung store, 50 Decides with a 300 ms deadline: {shown}; {rate:.1f} calls/s")
+    finally:
+        redis.send_signal(signal.SIGCONT)
+        redis.kill()
+        redis.wait(timeout=10)
+        if server is not None:
+            server.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=HERE, help="checkout whose server to probe")
@@ -186,6 +235,7 @@ def main() -> None:
     drain(repo)
     orphans(repo)
     second_server(repo)
+    hung_store(repo)
 
 
 if __name__ == "__main__":
