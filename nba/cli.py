@@ -187,6 +187,11 @@ class EngineKind(StrEnum):
     REFERENCE = "reference"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 def main() -> None:
     app()
 
@@ -300,6 +305,14 @@ def serve(
         float,
         typer.Option(help="Seconds calls in flight may take to finish after SIGTERM.", min=0),
     ] = 5.0,
+    # -- operability
+    metrics_port: Annotated[
+        int,
+        typer.Option(help="Prometheus /metrics port, one scrape for every worker (0: off).", min=0),
+    ] = 0,
+    log_format: Annotated[LogFormat, typer.Option(help="text, or one JSON object per line.")] = (
+        LogFormat.TEXT
+    ),
 ) -> None:
     """Serve DecisionService over gRPC on the rules in RULES (health and reflection on).
 
@@ -308,14 +321,12 @@ def serve(
     several workers, clients should open several channels: balancing is per connection.
     """
     from nba.pipeline.decider import history_horizon
+    from nba.server.logs import configure_logging
     from nba.server.processes import PortInUseError, ServeConfig
     from nba.server.processes import serve as run
     from nba.store import StoreError, open_store
 
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
-    )
+    configure_logging(log_level, log_format.value)
     ruleset = _served_ruleset(rules)  # all that can be wrong is checked here, before any worker
     if workers < 1:
         err.print("--workers: expected 1 or more")
@@ -341,7 +352,7 @@ def serve(
         limits=_limits(max_request_bytes, max_in_flight),
     )
     config = replace(config, http_port=http_port, cors_origins=tuple(cors_origin or ()))
-    config = replace(config, grace=grace)
+    config = replace(config, grace=grace, metrics_port=metrics_port)
     try:
         status = run(config, workers, ruleset)  # the workers inherit the parsed set
     except PortInUseError as exc:

@@ -82,10 +82,18 @@ class Decider:
         validation, the answer is the touchpoint's fallback, marked degraded, without
         reading the store or running the rules.
         """
+        return self.decision_and_response(message, deadline)[1]
+
+    def decision_and_response(
+        self, message: pb.DecideRequest, deadline: float | None = None
+    ) -> tuple[Decision, pb.DecideResponse]:
+        """As decide(), with the Decision it answers (for metrics and logs)."""
         request = self.validator.validate(message, self.clock())
         if deadline is not None and deadline - time.monotonic() < MIN_DECISION_SECONDS:
-            return self.responses.build(self.out_of_time(request))
-        return self.responses.build(self.decide_request(request))
+            decision = self.out_of_time(request)
+        else:
+            decision = self.decide_request(request)
+        return decision, self.responses.build(decision)
 
     def out_of_time(self, request: DecisionRequest) -> Decision:
         """The touchpoint's fallback, for a request with no time left to decide.

@@ -32,6 +32,7 @@ from nba.errors import NbaError, RequestError
 from nba.server.auth import Authenticator, OpenDoor, Scope, require
 from nba.server.errors import failure_for, reported
 from nba.server.limits import InFlight, Limits, RateLimitedLog
+from nba.server.metrics import NO_METRICS, Metrics
 from nba.server.reload import Listener, LoadResult, RuleSetHolder
 from nba.server.service import CallContext, DecisionService
 from nba.server.tls import TlsFiles, server_credentials
@@ -84,39 +85,53 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     def __init__(self, service: DecisionService) -> None:
         self.service = service
 
+    def _answer(
+        self,
+        rpc: str,
+        call: Callable[[Request, CallContext], Response],
+        request: Request | Undecodable,
+        context: grpc.ServicerContext,
+    ) -> Response:
+        return answer(rpc, call, request, context, self.service.metrics)
+
     def Decide(self, request: pb.DecideRequest, context: grpc.ServicerContext) -> pb.DecideResponse:
-        return _answer("Decide", self.service.decide, request, context)
+        return self._answer("Decide", self.service.decide, request, context)
 
     def RecordOutcome(
         self, request: pb.RecordOutcomeRequest, context: grpc.ServicerContext
     ) -> pb.RecordOutcomeResponse:
-        return _answer("RecordOutcome", self.service.record_outcome, request, context)
+        return self._answer("RecordOutcome", self.service.record_outcome, request, context)
 
     def UpdateConsent(
         self, request: pb.UpdateConsentRequest, context: grpc.ServicerContext
     ) -> pb.UpdateConsentResponse:
-        return _answer("UpdateConsent", self.service.update_consent, request, context)
+        return self._answer("UpdateConsent", self.service.update_consent, request, context)
 
     def GetRuleSetStatus(
         self, request: pb.GetRuleSetStatusRequest, context: grpc.ServicerContext
     ) -> pb.RuleSetStatus:
-        return _answer("GetRuleSetStatus", self.service.status, request, context)
+        return self._answer("GetRuleSetStatus", self.service.status, request, context)
 
 
-def _answer(
+def answer(
     rpc: str,
     call: Callable[[Request, CallContext], Response],
     request: Request | Undecodable,
     context: grpc.ServicerContext,
+    metrics: Metrics,
 ) -> Response:
+    started = time.perf_counter()
     try:
         if isinstance(request, Undecodable):
             raise _undecodable(request, context)
-        return call(request, _call_context(context))
+        response = call(request, _call_context(context))
     except Exception as exc:  # every failure, expected or a bug, answers through the table
         failure = reported(exc, rpc)
+        metrics.call("grpc", rpc, failure.grpc_code.name, time.perf_counter() - started)
         context.abort(failure.grpc_code, failure.client_message(exc))
         raise AssertionError("unreachable") from exc  # pragma: no cover - abort raises
+    metrics.call("grpc", rpc, "OK", time.perf_counter() - started)
+    return response
 
 
 def _call_context(context: grpc.ServicerContext) -> CallContext:
@@ -210,6 +225,7 @@ def build_server(
     auth: Authenticator | None = None,
     limits: Limits = NO_LIMITS_GIVEN,
     reflection_on: bool = True,
+    metrics: Metrics = NO_METRICS,
 ) -> Running:
     """A started server on host:port (port 0 picks a free one) with health and reflection.
 
@@ -230,7 +246,7 @@ def build_server(
         maximum_concurrent_rpcs=pool,  # every admitted call has a thread: nothing queues
         interceptors=[AdminOnlyReflection(auth)] if gated else None,
     )
-    service = DecisionService(holder, auth=auth, in_flight=InFlight(in_flight))
+    service = DecisionService(holder, auth=auth, in_flight=InFlight(in_flight), metrics=metrics)
     server.add_generic_rpc_handlers((decision_handler(DecisionServicer(service)),))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -186,13 +186,19 @@ class HttpFace:
             return response
         body = await request.body()
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         try:
-            return await loop.run_in_executor(self.pool, self.respond, rpc, request, body, codec)
+            answer = await loop.run_in_executor(self.pool, self.respond, rpc, request, body, codec)
         except Exception as exc:  # every failure, expected or a bug, answers through the table
             failure = reported(exc, rpc.name)
+            self.service.metrics.call(
+                "http", rpc.name, failure.grpc_code.name, time.perf_counter() - started
+            )
             return connect_error(
                 failure.connect_code, failure.client_message(exc), failure.http_status
             )
+        self.service.metrics.call("http", rpc.name, "OK", time.perf_counter() - started)
+        return answer
 
     def respond(self, rpc: Rpc, request: Request, body: bytes, codec: str) -> Response:
         """Parse, call, encode: on the pool, so the event loop never runs a decision."""

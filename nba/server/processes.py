@@ -81,6 +81,7 @@ class ServeConfig:
     http_port: int = 0  # the HTTP/JSON (Connect) face; 0: off (the CLI's default is 8080)
     cors_origins: tuple[str, ...] = ()  # origins a browser may call the HTTP face from
     grace: float = DEFAULT_GRACE_SECONDS  # how long calls in flight may take to finish on stop
+    metrics_port: int = 0  # Prometheus /metrics for every worker (metrics.py); 0: off
 
 
 @dataclass
@@ -111,6 +112,7 @@ def serve_one(
     from nba.pipeline.decider import history_horizon
     from nba.server.auth import authenticator
     from nba.server.grpc_face import build_server
+    from nba.server.metrics import NO_METRICS, PrometheusMetrics
     from nba.server.reload import RuleSetHolder, load_rules
     from nba.server.reload import watch as watch_rules
     from nba.store import open_store
@@ -118,14 +120,15 @@ def serve_one(
 
     if ruleset is None:
         ruleset = load_rules(config.rules)
-    store = (
-        None
-        if config.store == NO_STORE
-        else GuardedStore(open_store(config.store, retention_seconds=history_horizon(ruleset)))
-    )
-    if store is not None:
+    metrics = PrometheusMetrics() if config.metrics_port else NO_METRICS
+    store = None
+    if config.store != NO_STORE:
+        backend = open_store(config.store, retention_seconds=history_horizon(ruleset))
+        store = GuardedStore(backend, observe=metrics.store_call)
+        store.add_listener(metrics.store_available)
         store.check_now()  # unreachable: logged, and the server starts degraded
     holder = RuleSetHolder(config.rules, config.engine, store)
+    holder.add_listener(metrics.reloaded)
     decider = holder.load(ruleset)
     running = build_server(
         holder,
@@ -137,6 +140,7 @@ def serve_one(
         auth=authenticator(config.auth_tokens),  # per worker: each rereads a changed file
         limits=config.limits,
         reflection_on=config.reflection,
+        metrics=metrics,
     )
     http_port = config.http_port if http_port is None else http_port
     http = _start_http(config, running.service, http_port, reuse_port)
@@ -320,6 +324,10 @@ class Supervisor:
             if process.is_alive():
                 continue
             log.error("worker %s exited with %s; starting another", process.pid, process.exitcode)
+            if self.config.metrics_port and process.pid is not None:
+                from nba.server.metrics import worker_died
+
+                worker_died(process.pid)  # its live gauges (in flight) no longer count
             time.sleep(RESTART_PAUSE_SECONDS)
             replacement, receive = self.start_worker()
             if _await_ready(replacement, receive) is not None:
@@ -409,9 +417,38 @@ def serve(config: ServeConfig, workers: int, ruleset: RuleSet | None = None) -> 
     """
     refuse_port_in_use(config.host, config.port)
     refuse_port_in_use(config.host, config.http_port, "HTTP")
-    if workers <= 1:
-        serve_one(config, config.port, reuse_port=False, ready=None, ruleset=ruleset)
-        return 0
+    refuse_port_in_use(config.host, config.metrics_port, "metrics")
+    with _metrics_served(config):
+        if workers <= 1:
+            serve_one(config, config.port, reuse_port=False, ready=None, ruleset=ruleset)
+            return 0
+        return _supervise(config, workers, ruleset)
+
+
+@contextlib.contextmanager
+def _metrics_served(config: ServeConfig) -> Iterator[None]:
+    """/metrics on config.metrics_port for every process started inside (0: nothing)."""
+    if not config.metrics_port:
+        yield
+        return
+    from nba.server import metrics
+
+    directory = metrics.enable()  # before any metric exists and before the workers fork
+    try:
+        port = metrics.serve_metrics(config.host, config.metrics_port)
+    except OSError as exc:
+        raise PortInUseError(
+            exc.errno or errno.EADDRINUSE,
+            f"metrics port {config.host}:{config.metrics_port}: {exc}",
+        ) from None
+    log.info("metrics on http://%s:%d/metrics", config.host, port)
+    try:
+        yield
+    finally:
+        metrics.clean_up(directory)
+
+
+def _supervise(config: ServeConfig, workers: int, ruleset: RuleSet | None) -> int:
     with contextlib.ExitStack() as held:
         port = held.enter_context(reserved_port(config.host, config.port))
         http_port = (

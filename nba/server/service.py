@@ -26,8 +26,9 @@ Where the next pieces plug in, so that every transport gets them at once:
   worked on (DeadlineExceededError: DEADLINE_EXCEEDED / 504), and Decide passes the
   deadline on: a decision with less than MIN_DECISION_SECONDS left answers the touchpoint's
   fallback, marked degraded (decider.py).
-- metrics: one decorator on the four public methods times and counts each call by method
-  and error class (the rule-set version is on every DecideResponse already).
+- metrics (metrics.py): `service.metrics` is NO_METRICS (no-ops) unless --metrics-port;
+  the faces count and time each call by status code, this layer counts decisions,
+  recommendations, exclusions and calls in flight.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from nba.pipeline.validate import consent_update, outcome_record
 from nba.server import NO_STORE
 from nba.server.auth import Authenticator, OpenDoor, Scope, require
 from nba.server.limits import InFlight
+from nba.server.metrics import NO_METRICS, Metrics
 from nba.server.reload import RuleSetHolder
 from nba.store import Clock, InteractionStore, prepared
 from nba.v1 import decisioning_pb2 as pb
@@ -86,10 +88,12 @@ def admits(scope: Scope) -> Callable[[Method], Method]:
             if slots is None:
                 return method(service, request, call)
             slots.enter()  # not a `with`: a generator context manager per call costs ~0.5 µs
+            service.metrics.in_flight(1)
             try:
                 return method(service, request, call)
             finally:
                 slots.leave()
+                service.metrics.in_flight(-1)
 
         return cast(Method, admitted)
 
@@ -105,11 +109,13 @@ class DecisionService:
         clock: Clock = time.time,
         auth: Authenticator | None = None,
         in_flight: InFlight | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.holder = holder
         self.clock = clock
         self.auth: Authenticator = auth or OpenDoor()
         self.in_flight = in_flight
+        self.metrics = metrics
         # Set on SIGTERM: readiness answers "shutting down" while calls in flight finish.
         self.draining = threading.Event()
 
@@ -126,10 +132,12 @@ class DecisionService:
         """The ranked decision for one customer."""
         with self.holder.lease() as decider:
             try:
-                return decider.decide(request, call.deadline)
+                decision, response = decider.decision_and_response(request, call.deadline)
             except EngineError as exc:
                 exc.add_note(f"rule set version {decider.version}")  # shown in the logged trace
                 raise
+        self.metrics.decided(decision)
+        return response
 
     @admits(Scope.RECORD)
     def record_outcome(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -33,6 +34,7 @@ PROBE_SECONDS = 2.0
 
 T = TypeVar("T")
 StateListener = Callable[[bool], None]  # called with True when the store is reachable again
+CallObserver = Callable[[str, float, bool], None]  # operation, seconds, failed (for metrics)
 
 
 class StoreUnavailableError(StoreError):
@@ -47,8 +49,10 @@ class GuardedStore:
         store: InteractionStore,
         failures_to_open: int = FAILURES_TO_OPEN,
         probe_seconds: float = PROBE_SECONDS,
+        observe: CallObserver | None = None,
     ) -> None:
         self.store = store
+        self.observe = observe
         self.failures_to_open = failures_to_open
         self.probe_seconds = probe_seconds
         self._failures = 0
@@ -76,17 +80,22 @@ class GuardedStore:
         self._recovered()
         return True
 
-    def _call(self, operation: Callable[[], T]) -> T:
+    def _call(self, name: str, operation: Callable[[], T]) -> T:
         if self._open:
             raise StoreUnavailableError(
                 "interaction store unavailable (circuit open after repeated failures); "
                 f"probing every {self.probe_seconds:g} s"
             )
+        started = time.perf_counter()
         try:
             result = operation()
         except StoreError as exc:
+            if self.observe is not None:
+                self.observe(name, time.perf_counter() - started, True)
             self._failed(exc)
             raise
+        if self.observe is not None:
+            self.observe(name, time.perf_counter() - started, False)
         if self._failures:
             with self._lock:
                 self._failures = 0
@@ -138,24 +147,24 @@ class GuardedStore:
 
     # -- InteractionStore
     def record(self, customer_id: str, interaction: Interaction) -> bool:
-        return self._call(lambda: self.store.record(customer_id, interaction))
+        return self._call("record", lambda: self.store.record(customer_id, interaction))
 
     def history(self, customer_id: str, since: float) -> list[Interaction]:
-        return self._call(lambda: self.store.history(customer_id, since))
+        return self._call("history", lambda: self.store.history(customer_id, since))
 
     def update_consent(self, customer_id: str, changes: Mapping[str, bool], at: float) -> None:
-        self._call(lambda: self.store.update_consent(customer_id, changes, at))
+        self._call("update_consent", lambda: self.store.update_consent(customer_id, changes, at))
 
     def consent(self, customer_id: str) -> dict[str, bool]:
-        return self._call(lambda: self.store.consent(customer_id))
+        return self._call("consent", lambda: self.store.consent(customer_id))
 
     def snapshot(
         self, customer_id: str, since: float, with_consent: bool
     ) -> tuple[list[Interaction], dict[str, bool]]:
-        return self._call(lambda: self.store.snapshot(customer_id, since, with_consent))
+        return self._call("snapshot", lambda: self.store.snapshot(customer_id, since, with_consent))
 
     def sweep(self, now: float | None = None) -> int:
-        return self._call(lambda: self.store.sweep(now))
+        return self._call("sweep", lambda: self.store.sweep(now))
 
     @property
     def retention_seconds(self) -> float:
@@ -166,7 +175,7 @@ class GuardedStore:
         self.store.retention_seconds = value
 
     def ping(self) -> None:
-        self._call(self.store.ping)
+        self._call("ping", self.store.ping)
 
     def close(self) -> None:
         self._closed.set()
