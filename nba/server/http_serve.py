@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from hypercorn.config import Config
 
 from nba.server.http_face import HttpFace, build_app
 from nba.server.service import DecisionService
+from nba.server.tls import TlsFiles
 
 log = logging.getLogger("nba.http")
 
@@ -79,8 +81,14 @@ def start_http(
     threads: int,
     cors_origins: Sequence[str] = (),
     reuse_port: bool = False,
+    tls: TlsFiles | None = None,
 ) -> HttpServer:
-    """The HTTP face serving on host:port in a thread of its own; raises OSError if it cannot."""
+    """The HTTP face serving on host:port in a thread of its own; raises OSError if it cannot.
+
+    With `tls` it serves HTTPS (HTTP/2 by ALPN) with the gRPC face's certificate, and with
+    its client CA requires client certificates too: one policy for both faces. Hypercorn
+    reads the files at start, so a rotated certificate reaches this face on restart.
+    """
     sock = bound_socket(host, port, reuse_port)
     face = HttpFace(service, threads)
     app = build_app(face, cors_origins)
@@ -91,6 +99,11 @@ def start_http(
     config.accesslog = None
     config.errorlog = log
     config.include_server_header = False
+    if tls is not None:
+        config.certfile, config.keyfile = str(tls.cert), str(tls.key)
+        if tls.client_ca is not None:
+            config.ca_certs = str(tls.client_ca)
+            config.verify_mode = ssl.CERT_REQUIRED
     loop = asyncio.new_event_loop()
     stopping = asyncio.Event()
     started = threading.Event()

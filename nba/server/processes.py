@@ -202,7 +202,9 @@ def _start_http(
         return None
     from nba.server.http_serve import start_http
 
-    return start_http(service, config.host, port, config.threads, config.cors_origins, reuse_port)
+    return start_http(
+        service, config.host, port, config.threads, config.cors_origins, reuse_port, config.tls
+    )
 
 
 def _log_ready(config: ServeConfig, report: Ready, workers: int) -> None:

@@ -8,13 +8,17 @@ unless --insecure, which is logged.
 
 from __future__ import annotations
 
+import re
+import ssl
 import time
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.own_redis import free_port
 from tests.server.nba_process import Authority, Pem, exited, nba_serve, serving, write_pair
 
 pytestmark = pytest.mark.slow
@@ -100,3 +104,28 @@ def test_a_key_that_does_not_match_the_certificate_is_refused_at_startup(tmp_pat
     code = exited(server)
     server.wait_for("--tls-cert/--tls-key")
     assert code == 2
+
+
+def test_the_http_face_serves_the_same_tls_and_client_certificates(tmp_path: Path) -> None:
+    """One policy for both faces: HTTPS with mTLS, never plaintext beside a TLS gRPC port."""
+    ca, stranger = Authority.create("nba CA"), Authority.create("stranger CA")
+    cert, key = write_pair(tmp_path, ca.issue("localhost", server=True))
+    (tmp_path / "ca.crt").write_bytes(ca.pem)
+    client = write_pair(tmp_path, ca.issue("web", server=False), stem="client")
+    other = write_pair(tmp_path, stranger.issue("web", server=False), stem="other")
+    ca_path = tmp_path / "ca.crt"
+    args = ("--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(ca_path))
+    with serving(*args, "--http-port", str(free_port())) as server:
+        match = re.search(r"\| http \S+:(\d+) ", server.wait_for("nba ready on"))
+        assert match is not None
+        url = f"https://127.0.0.1:{match.group(1)}/healthz"
+        context = ssl.create_default_context(cafile=str(ca_path))
+        context.load_cert_chain(*client)
+        assert httpx.get(url, verify=context, timeout=10).json() == {"status": "live"}
+        stranger_context = ssl.create_default_context(cafile=str(ca_path))
+        stranger_context.load_cert_chain(*other)
+        for refused_context in (ssl.create_default_context(cafile=str(ca_path)), stranger_context):
+            with pytest.raises(httpx.HTTPError):
+                httpx.get(url, verify=refused_context, timeout=10).raise_for_status()
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url.replace("https", "http"), timeout=10).raise_for_status()
