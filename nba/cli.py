@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from nba.authoring.properties import Result
     from nba.pipeline.decider import Decider
     from nba.ruleset.ruleset import RuleSet
+    from nba.server.auth import JwtSettings
     from nba.server.limits import Limits
     from nba.server.tls import TlsFiles
 from nba.v1 import decisioning_pb2 as pb
@@ -279,6 +280,15 @@ def serve(
     auth_tokens: Annotated[
         Path | None, typer.Option(help="YAML bearer tokens with scopes (default: no auth).")
     ] = None,
+    auth_jwks: Annotated[
+        Path | None,
+        typer.Option(help="JWKS file: accept JWT bearer tokens its keys signed (with --jwt-*)."),
+    ] = None,
+    jwt_issuer: Annotated[str | None, typer.Option(help="The `iss` a JWT must carry.")] = None,
+    jwt_audience: Annotated[str | None, typer.Option(help="The `aud` a JWT must carry.")] = None,
+    jwt_scope_claim: Annotated[
+        str, typer.Option(help="The JWT claim holding nba scopes (space-separated or a list).")
+    ] = "scope",
     reflection: Annotated[bool, typer.Option(help="Serve gRPC server reflection.")] = True,
     max_request_bytes: Annotated[
         int, typer.Option(help="Largest request accepted (RESOURCE_EXHAUSTED past it).")
@@ -348,6 +358,7 @@ def serve(
         config,
         tls=_tls_files(host, tls_cert, tls_key, tls_client_ca, insecure),
         auth_tokens=_checked_tokens(auth_tokens),
+        jwt=_checked_jwt(auth_jwks, jwt_issuer, jwt_audience, jwt_scope_claim),
         reflection=reflection,
         limits=_limits(max_request_bytes, max_in_flight),
     )
@@ -415,6 +426,29 @@ def _checked_tokens(path: Path | None) -> Path | None:
             err.print(f"--auth-tokens: {exc}", markup=False)
             raise typer.Exit(2) from None
     return path
+
+
+def _checked_jwt(
+    jwks: Path | None, issuer: str | None, audience: str | None, scope_claim: str
+) -> JwtSettings | None:
+    """The JWT settings, once the JWKS reads; exit 2 naming what is missing or wrong."""
+    from nba.server.auth import JwtSettings
+    from nba.server.jwt_auth import JwksFileError, read_jwks
+
+    if jwks is None:
+        if issuer or audience:
+            err.print("--jwt-issuer and --jwt-audience need --auth-jwks")
+            raise typer.Exit(2)
+        return None
+    if not issuer or not audience:
+        err.print("--auth-jwks needs --jwt-issuer and --jwt-audience (tokens must name both)")
+        raise typer.Exit(2)
+    try:
+        read_jwks(jwks)
+    except JwksFileError as exc:
+        err.print(f"--auth-jwks: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    return JwtSettings(jwks, issuer, audience, scope_claim)
 
 
 def _limits(max_request_bytes: int, max_in_flight: int | None) -> Limits:

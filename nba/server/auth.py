@@ -27,10 +27,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import yaml
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 BEARER = "bearer "
 RECHECK_SECONDS = 1.0  # how stale a token file may be: one stat per second, not per call
+T = TypeVar("T")
 
 
 class Scope(StrEnum):
@@ -105,35 +107,31 @@ class _Token:
     scopes: frozenset[Scope]
 
 
-class TokenFile:
-    """Bearer tokens from a YAML file, reloaded when the file changes."""
+class ReloadedFile(Generic[T]):
+    """A file's parsed content, re-read when its mtime or size changes.
 
-    def __init__(self, path: Path) -> None:
+    Checked at most once a second, on a call; a broken edit (the parser's NbaError) is
+    logged and the last good content stays in force. A broken file at startup raises:
+    it is the operator's to fix.
+    """
+
+    def __init__(self, path: Path, parse: Callable[[Path], T], what: str) -> None:
         self.path = path
+        self.what = what  # "token file", "JWKS file": named in the log
+        self._parse = parse
         self._lock = threading.Lock()
         self._signature = _signature(path)
-        self._tokens = read_tokens(path)  # a broken file at startup is the operator's to fix
+        self._content = parse(path)
         self._checked = time.monotonic()
 
-    def authenticate(self, authorization: str | None) -> Caller:
-        presented = _bearer(authorization)
-        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
-        found: _Token | None = None
-        for token in self._current():  # every digest compared: the time says nothing
-            if hmac.compare_digest(token.digest, digest):
-                found = token
-        if found is None:
-            raise UnauthenticatedError("unknown bearer token")
-        return Caller(found.name, found.scopes)
-
-    def _current(self) -> tuple[_Token, ...]:
+    def current(self) -> T:
         now = time.monotonic()
         if now - self._checked >= RECHECK_SECONDS:
             with self._lock:
                 if now - self._checked >= RECHECK_SECONDS:
                     self._checked = now
                     self._reload_if_changed()
-        return self._tokens
+        return self._content
 
     def _reload_if_changed(self) -> None:
         signature = _signature(self.path)
@@ -141,14 +139,31 @@ class TokenFile:
             return
         self._signature = signature
         try:
-            tokens = read_tokens(self.path)
-        except TokenFileError as exc:
-            log.error(
-                "token file rejected, the previous %d tokens stay: %s", len(self._tokens), exc
-            )
+            content = self._parse(self.path)
+        except NbaError as exc:
+            log.error("%s rejected, the previous one stays: %s", self.what, exc)
             return
-        self._tokens = tokens
-        log.info("token file %s reloaded: %d tokens", self.path, len(tokens))
+        self._content = content
+        log.info("%s %s reloaded", self.what, self.path)
+
+
+class TokenFile:
+    """Bearer tokens from a YAML file, reloaded when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tokens = ReloadedFile(path, read_tokens, "token file")
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        presented = bearer(authorization)
+        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+        found: _Token | None = None
+        for token in self._tokens.current():  # every digest compared: the time says nothing
+            if hmac.compare_digest(token.digest, digest):
+                found = token
+        if found is None:
+            raise UnauthenticatedError("unknown bearer token")
+        return Caller(found.name, found.scopes)
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
@@ -159,7 +174,8 @@ def _signature(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
-def _bearer(authorization: str | None) -> str:
+def bearer(authorization: str | None) -> str:
+    """The token of an `authorization: Bearer <token>` value; UnauthenticatedError otherwise."""
     if not authorization:
         raise UnauthenticatedError("missing 'authorization: Bearer <token>' metadata")
     if authorization[: len(BEARER)].lower() != BEARER or not authorization[len(BEARER) :].strip():
@@ -242,6 +258,38 @@ def _is_sha256(text: object) -> bool:
     return True
 
 
-def authenticator(path: Path | None) -> Authenticator:
-    """The policy for `--auth-tokens PATH` (None: the open door)."""
-    return OpenDoor() if path is None else TokenFile(path)
+def authenticator(path: Path | None, jwt: JwtSettings | None = None) -> Authenticator:
+    """The policy for `--auth-tokens PATH` and `--auth-jwks` (neither: the open door).
+
+    With both, a bearer value shaped like a JWT (three dot-separated parts) is checked as
+    one, anything else against the token file.
+    """
+    tokens = None if path is None else TokenFile(path)
+    if jwt is None:
+        return OpenDoor() if tokens is None else tokens
+    from nba.server.jwt_auth import JwtAuthenticator
+
+    verifier = JwtAuthenticator(jwt)
+    return verifier if tokens is None else EitherTokenOrJwt(tokens, verifier)
+
+
+class EitherTokenOrJwt:
+    """Opaque tokens from the token file, JWTs from the JWKS: both kinds of client at once."""
+
+    def __init__(self, tokens: Authenticator, jwts: Authenticator) -> None:
+        self.tokens = tokens
+        self.jwts = jwts
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        token = bearer(authorization)
+        return (self.jwts if token.count(".") == 2 else self.tokens).authenticate(authorization)
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """`--auth-jwks PATH --jwt-issuer ISS --jwt-audience AUD [--jwt-scope-claim NAME]`."""
+
+    jwks: Path
+    issuer: str
+    audience: str
+    scope_claim: str = "scope"  # OAuth 2 (RFC 8693): space-separated; a list works too

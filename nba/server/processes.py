@@ -46,6 +46,7 @@ from nba.server.limits import Limits
 
 if TYPE_CHECKING:  # annotations only: the serving code is imported where it serves
     from nba.ruleset.ruleset import RuleSet
+    from nba.server.auth import JwtSettings
     from nba.server.grpc_face import Running
     from nba.server.http_serve import HttpServer
     from nba.server.service import DecisionService
@@ -76,6 +77,7 @@ class ServeConfig:
     # who may call and what a worker takes on (auth.py, tls.py, limits.py)
     tls: TlsFiles | None = None
     auth_tokens: Path | None = None
+    jwt: JwtSettings | None = None  # --auth-jwks and the claims a JWT must carry
     reflection: bool = True
     limits: Limits = DEFAULT_LIMITS
     http_port: int = 0  # the HTTP/JSON (Connect) face; 0: off (the CLI's default is 8080)
@@ -137,7 +139,9 @@ def serve_one(
         config.threads,
         reuse_port=reuse_port,
         tls=config.tls,
-        auth=authenticator(config.auth_tokens),  # per worker: each rereads a changed file
+        auth=authenticator(
+            config.auth_tokens, config.jwt
+        ),  # per worker: each rereads a changed file
         limits=config.limits,
         reflection_on=config.reflection,
         metrics=metrics,
