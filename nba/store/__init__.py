@@ -126,6 +126,18 @@ class InteractionStore(Protocol):
         again those not yet removed, but cannot bring back what was trimmed or swept."""
         ...
 
+    def add_to_counters(self, increments: Mapping[str, float]) -> None:
+        """Adds each increment to its named counter (absent: 0), all at once and atomically
+        across threads, processes and replicas: the learned models' evidence
+        (nba/scoring/evidence.py). Counters are shared by every customer, never trimmed,
+        swept nor expired. ValueError for an empty name or a non-finite increment."""
+        ...
+
+    def counters(self, prefix: str = "") -> dict[str, float]:
+        """Every counter whose name starts with ``prefix``, in one read: what a worker's
+        model refresh reads every few seconds."""
+        ...
+
     def ping(self) -> None:
         """Raises StoreError if the backend is unreachable; for health checks."""
         ...
@@ -176,6 +188,22 @@ def redact_url(url: str) -> str:
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
+def checked_increments(increments: Mapping[str, float]) -> list[tuple[str, float]]:
+    """The increments as (name, float) pairs, or ValueError naming the bad one."""
+    pairs = []
+    for name, value in increments.items():
+        if not name:
+            raise ValueError("a counter name must not be empty")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"counter {name!r}: increment {value!r} is not a finite number")
+        pairs.append((name, float(value)))
+    return pairs
 
 
 def check_customer_id(customer_id: str) -> None:

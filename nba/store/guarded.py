@@ -166,6 +166,12 @@ class GuardedStore:
     def sweep(self, now: float | None = None) -> int:
         return self._call("sweep", lambda: self.store.sweep(now))
 
+    def add_to_counters(self, increments: Mapping[str, float]) -> None:
+        self._call("add_to_counters", lambda: self.store.add_to_counters(increments))
+
+    def counters(self, prefix: str = "") -> dict[str, float]:
+        return self._call("counters", lambda: self.store.counters(prefix))
+
     @property
     def retention_seconds(self) -> float:
         return self.store.retention_seconds

@@ -21,6 +21,7 @@ from nba.store import (
     RetentionSetting,
     check_customer_id,
     checked_consent,
+    checked_increments,
     prepared,
     retention_cutoff,
     sweep_cutoff,
@@ -67,6 +68,7 @@ class MemoryStore(RetentionSetting):
         self.retention_seconds = retention_seconds
         self._clock = clock
         self._lock = threading.Lock()
+        self._counters: dict[str, float] = {}
         self._customers: dict[str, _History] = {}
         # customer -> channel -> (granted, at); apart from the histories, which retention empties
         self._consent: dict[str, dict[str, tuple[bool, float]]] = {}
@@ -141,6 +143,16 @@ class MemoryStore(RetentionSetting):
                     if not history.entries:
                         del self._customers[customer_id]
         return removed
+
+    def add_to_counters(self, increments: Mapping[str, float]) -> None:
+        pairs = checked_increments(increments)
+        with self._lock:
+            for name, value in pairs:
+                self._counters[name] = self._counters.get(name, 0.0) + value
+
+    def counters(self, prefix: str = "") -> dict[str, float]:
+        with self._lock:
+            return {k: v for k, v in self._counters.items() if k.startswith(prefix)}
 
     def ping(self) -> None:
         """Always reachable."""

@@ -52,6 +52,7 @@ from nba.store import (
     StoreError,
     check_customer_id,
     checked_consent,
+    checked_increments,
     prepared,
     redact_url,
     retention_cutoff,
@@ -59,6 +60,7 @@ from nba.store import (
 )
 
 KEY_PREFIX = "nba:"
+COUNTERS_KEY = f"{KEY_PREFIX}counters"  # learned models' evidence (add_to_counters)
 T = TypeVar("T")
 R = TypeVar("R")
 # A Decide must not hang on a dead Redis: a healthy one answers in a millisecond, and after
@@ -117,6 +119,11 @@ def consent_key(customer_id: str) -> str:
 def encode_consent(granted: bool, at: float) -> str:
     """A consent hash value: the flag, a space, then ``at`` as the Lua script compares it."""
     return f"{'1' if granted else '0'} {float(at)!r}"
+
+
+def decode_counters(stored: Mapping[str, str]) -> dict[str, float]:
+    """Counter -> value from HGETALL's reply; ValueError for a value that is no number."""
+    return {str(name): float(value) for name, value in stored.items()}
 
 
 def decode_consent(stored: Mapping[str, str] | list[str]) -> dict[str, bool]:
@@ -217,6 +224,24 @@ class RedisStore(RetentionSetting):
             args += [channel, encode_consent(granted, at)]
         with self._errors("update_consent"):
             self._consent_script(keys=[consent_key(customer_id)], args=args)
+
+    def add_to_counters(self, increments: Mapping[str, float]) -> None:
+        pairs = checked_increments(increments)
+        if not pairs:
+            return
+        # One hash for every counter: MULTI/EXEC applies the increments together, and in
+        # a Cluster the one key lives on one node.
+        with self._errors("add_to_counters"):
+            transaction = self._client.pipeline(transaction=True)
+            for name, value in pairs:
+                transaction.hincrbyfloat(COUNTERS_KEY, name, value)
+            transaction.execute()
+
+    def counters(self, prefix: str = "") -> dict[str, float]:
+        with self._errors("counters"):
+            stored = self._client.hgetall(COUNTERS_KEY)
+        counters = self._decode("counters", COUNTERS_KEY, decode_counters, stored)
+        return {name: value for name, value in counters.items() if name.startswith(prefix)}
 
     def consent(self, customer_id: str) -> dict[str, bool]:
         check_customer_id(customer_id)

@@ -43,6 +43,7 @@ from nba.store import (
     StoreError,
     check_customer_id,
     checked_consent,
+    checked_increments,
     prepared,
     retention_cutoff,
     sweep_cutoff,
@@ -74,6 +75,14 @@ CREATE TABLE IF NOT EXISTS consent (
     at          REAL    NOT NULL,
     PRIMARY KEY (customer_id, channel)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT NOT NULL PRIMARY KEY,
+    value REAL NOT NULL
+) WITHOUT ROWID;
+"""
+_ADD_TO_COUNTER = """
+INSERT INTO counters (name, value) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET value = value + excluded.value
 """
 _INSERT = """
 INSERT INTO interactions
@@ -176,6 +185,24 @@ class SqliteStore(RetentionSetting):
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(_UPDATE_CONSENT, rows)
             conn.execute("COMMIT")
+
+    def add_to_counters(self, increments: Mapping[str, float]) -> None:
+        pairs = checked_increments(increments)
+        if not pairs:
+            return
+        with self._write_lock, self._connection("add_to_counters") as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_ADD_TO_COUNTER, pairs)
+            conn.execute("COMMIT")
+
+    def counters(self, prefix: str = "") -> dict[str, float]:
+        # A range on the primary key, not LIKE: a prefix may hold % or _.
+        upper = prefix + "\U0010ffff"
+        with self._connection("counters") as conn:
+            rows = conn.execute(
+                "SELECT name, value FROM counters WHERE name >= ? AND name < ?", (prefix, upper)
+            ).fetchall()
+        return {name: value for name, value in rows}
 
     def consent(self, customer_id: str) -> dict[str, bool]:
         check_customer_id(customer_id)
