@@ -60,6 +60,7 @@ NEVER_FROM_A_CALL = {
     "SimulationError": "nba simulate only",
     "TokenFileError": "read at startup (exit 2); a broken reload keeps the last good tokens",
     "TlsFileError": "read at startup (exit 2); a broken rotation keeps the last good pair",
+    "JwksFileError": "read at startup (exit 2); a broken reload keeps the last good keys",
 }
 NO_STORE = "this server runs without an interaction store (--store none)"
 
