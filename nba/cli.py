@@ -323,6 +323,10 @@ def serve(
     log_format: Annotated[LogFormat, typer.Option(help="text, or one JSON object per line.")] = (
         LogFormat.TEXT
     ),
+    model_refresh: Annotated[
+        float,
+        typer.Option(help="Seconds between a worker's reads of the learned evidence.", min=0.1),
+    ] = 5.0,
 ) -> None:
     """Serve DecisionService over gRPC on the rules in RULES (health and reflection on).
 
@@ -363,7 +367,7 @@ def serve(
         limits=_limits(max_request_bytes, max_in_flight),
     )
     config = replace(config, http_port=http_port, cors_origins=tuple(cors_origin or ()))
-    config = replace(config, grace=grace, metrics_port=metrics_port)
+    config = replace(config, grace=grace, metrics_port=metrics_port, model_refresh=model_refresh)
     try:
         status = run(config, workers, ruleset)  # the workers inherit the parsed set
     except PortInUseError as exc:

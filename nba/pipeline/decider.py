@@ -24,6 +24,7 @@ import os
 import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from nba.engine import RuleEngine, make_engine
 from nba.pipeline.arbitrate import pick_fallback
@@ -35,6 +36,9 @@ from nba.pipeline.types import Decision, DecisionRequest, Pick
 from nba.pipeline.validate import RequestValidator
 from nba.ruleset.ruleset import RuleSet
 from nba.scoring import Scorer, make_scorer
+
+if TYPE_CHECKING:
+    from nba.scoring.adaptive import ModelCache
 from nba.store import InteractionStore, StoreError
 from nba.v1 import decisioning_pb2 as pb
 
@@ -53,12 +57,13 @@ class Decider:
         store: InteractionStore | None = None,
         clock: Callable[[], float] = time.time,
         scorer: Scorer | None = None,
+        model: ModelCache | None = None,
     ) -> None:
         self.ruleset = ruleset
         self.validator = RequestValidator(ruleset)
         self.engine = make_engine(ruleset, engine) if isinstance(engine, str) else engine
         self.policies = PolicyStage(ruleset)
-        self.scorer = scorer or make_scorer(ruleset)
+        self.scorer = scorer or make_scorer(ruleset, model)
         self.evaluator = Evaluator(ruleset, self.engine, self.policies, self.scorer)
         self.responses = ResponseBuilder(ruleset)
         self.store = store
@@ -113,9 +118,11 @@ class Decider:
             fired=[],
         )
 
-    def decide_request(self, request: DecisionRequest) -> Decision:
+    def decide_request(self, request: DecisionRequest, decision_id: str = "") -> Decision:
+        """`decision_id` (new when empty) also seeds a learned scorer's sampling."""
+        decision_id = decision_id or new_decision_id()
         request = self._with_context(request)
-        evaluation = self.evaluator.evaluate(request)
+        evaluation = self.evaluator.evaluate(request, decision_id)
         engagement = evaluation.engagement
         picks = [
             Pick(rank, s.candidate.action, s.candidate.channel, s)
@@ -127,7 +134,7 @@ class Decider:
             chosen = {p.action.id for p in picks}
             excluded = [e for e in excluded if e.action_id not in chosen]
         return Decision(
-            decision_id=new_decision_id(),
+            decision_id=decision_id,
             ruleset_version=self.ruleset.version,
             request=request,
             picks=picks,

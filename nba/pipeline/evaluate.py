@@ -24,7 +24,7 @@ from nba.engine import RuleEngine
 from nba.pipeline.arbitrate import arbitrate
 from nba.pipeline.engagement import Effects, engage
 from nba.pipeline.policies import PolicyHistory, PolicyStage, RequestPolicies
-from nba.pipeline.types import DecisionRequest, Engagement, Exclusion, Scored
+from nba.pipeline.types import OUTBOUND, DecisionRequest, Engagement, Exclusion, Scored
 from nba.ruleset.ruleset import Rule, RuleSet
 from nba.scoring import Scorer
 
@@ -58,25 +58,31 @@ class Evaluator:
         self._generation = -1
         self._class_bounds: list[list[tuple[tuple[str, str], float]]] = []
 
-    def evaluate(self, request: DecisionRequest) -> Evaluation:
+    def evaluate(self, request: DecisionRequest, seed: str = "") -> Evaluation:
+        """Stages 3-6; `seed` (the decision id) drives a learned scorer's sampling."""
+        channel = "" if request.channel == OUTBOUND else request.channel  # "": all channels
+        scorer = self.scorer.session(seed, channel)
         if request.explain or not self.top_k_pays:
-            return self.full(request)
-        return self.top_k(request)
+            return self.full(request, scorer)
+        return self.top_k(request, scorer)
 
-    def full(self, request: DecisionRequest) -> Evaluation:
+    def full(self, request: DecisionRequest, scorer: Scorer | None = None) -> Evaluation:
+        scorer = scorer or self.scorer
         fired = self.engine.fire(request, detailed=request.explain)
-        return self._stages(request, fired, PolicyHistory(self.policies.history_index, request))
+        history = PolicyHistory(self.policies.history_index, request)
+        return self._stages(request, fired, history, scorer)
 
-    def top_k(self, request: DecisionRequest) -> Evaluation:
+    def top_k(self, request: DecisionRequest, scorer: Scorer | None = None) -> Evaluation:
         """As full(request), firing only the engaged chunks that could change it.
 
         Not for explained requests: the ranked program fires one "engaged" rule per action,
         not the separate rules an explanation needs.
         """
+        scorer = scorer or self.scorer
         needed = request.max_results
         history = PolicyHistory(self.policies.history_index, request)
         with self.engine.ranked(request) as run:
-            bounds = self._chunk_bounds(run.fired)
+            bounds = self._chunk_bounds(run.fired, scorer)
             order = sorted(range(len(bounds)), key=bounds.__getitem__, reverse=True)
             engaged = self._always_engaged + _count_engaged(run.fired)
             evaluation: Evaluation | None = None
@@ -87,27 +93,27 @@ class Evaluator:
                 rest = bounds[order[position + 1]] if position + 1 < len(order) else -1.0
                 if rest >= 0 and engaged < needed:
                     continue  # the list cannot be full yet: nothing to learn from arbitrating
-                evaluation = self._stages(request, run.fired, history)
+                evaluation = self._stages(request, run.fired, history, scorer)
                 ranked = evaluation.ranked
                 if len(ranked) >= needed and ranked[-1].score > rest:
                     break
             if evaluation is None:  # no chunks: the whole program ran on entry
-                evaluation = self._stages(request, run.fired, history)
+                evaluation = self._stages(request, run.fired, history, scorer)
         return evaluation
 
     def _stages(
-        self, request: DecisionRequest, fired: list[Rule], history: PolicyHistory
+        self, request: DecisionRequest, fired: list[Rule], history: PolicyHistory, scorer: Scorer
     ) -> Evaluation:
         # Policies are prepared per pass: their state (what this decision already picked)
         # must start empty each time; the history pass over interactions is shared.
         policies = self.policies.prepare(request, history)
         engagement = engage(self.ruleset, fired, request.explain)
         ranked, excluded = arbitrate(
-            self.ruleset, self.scorer, request, engagement.candidates, policies, request.explain
+            self.ruleset, scorer, request, engagement.candidates, policies, request.explain
         )
         return Evaluation(fired, engagement, policies, ranked, excluded)
 
-    def _chunk_bounds(self, fired: list[Rule]) -> list[float]:
+    def _chunk_bounds(self, fired: list[Rule], scorer: Scorer) -> list[float]:
         """The most each engaged chunk could score, given the weights and suppressions.
 
         Those are known before any engaged rule runs. Weights written for single actions
@@ -122,7 +128,7 @@ class Evaluator:
         ]
         bounds = []
         for chunk, classes in zip(
-            self.engine.engaged_chunks, self._bounds_of_classes(), strict=True
+            self.engine.engaged_chunks, self._bounds_of_classes(scorer), strict=True
         ):
             best = 0.0
             for (group, purpose), base in classes:
@@ -138,19 +144,19 @@ class Evaluator:
             bounds.append(best * _BOUND_MARGIN)
         return bounds
 
-    def _bounds_of_classes(self) -> list[list[tuple[tuple[str, str], float]]]:
+    def _bounds_of_classes(self, scorer: Scorer) -> list[list[tuple[tuple[str, str], float]]]:
         """Per chunk, each (group, purpose) in it and the best upper bound of its actions.
 
         Recomputed only when the scorer's bounds change (a learned scorer's refresh);
         the static scorer's never do, so this runs once per rule-set load.
         """
-        if self._generation != self.scorer.generation:
-            actions, bound = self.ruleset.actions, self.scorer.upper_bound
+        if self._generation != scorer.generation:
+            actions, bound = self.ruleset.actions, scorer.upper_bound
             self._class_bounds = [
                 [(key, max(bound(actions[a]) for a in ids)) for key, ids in chunk.classes.items()]
                 for chunk in self.engine.engaged_chunks
             ]
-            self._generation = self.scorer.generation
+            self._generation = scorer.generation
         return self._class_bounds
 
 

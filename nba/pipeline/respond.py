@@ -67,6 +67,14 @@ class ResponseBuilder:
         components.context_weight = scored.context_weight
         components.value = scored.value
         components.lever = scored.lever
+        learned = scored.learned
+        if learned is not None:
+            components.learned.prior = learned.prior
+            components.learned.prior_strength = learned.prior_strength
+            components.learned.positives = learned.positives
+            components.learned.negatives = learned.negatives
+            components.learned.posterior_mean = learned.posterior_mean
+            components.learned.sampled = learned.sampled
         for rule in scored.candidate.weight_rules:
             rec.reasons.append(rule_reason(rule, f"x{rule.factor:g}: {rule.reason or rule.source}"))
 

@@ -131,6 +131,18 @@ class Engagement:
     suppressed: dict[str, Rule]  # action id -> the suppression that holds for it
 
 
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """How a learned propensity came about (nba/scoring/adaptive.py), for the response."""
+
+    prior: float  # the rule file's propensity
+    prior_strength: float  # worth this many observations
+    positives: float  # decayed evidence
+    negatives: float
+    posterior_mean: float
+    sampled: bool  # True: the propensity is a Thompson draw from the posterior
+
+
 @dataclass(slots=True)
 class Scored:
     """A recommended candidate, its score and the components the score was made of."""
@@ -141,6 +153,7 @@ class Scored:
     context_weight: float
     value: float
     lever: float
+    learned: Learned | None = None  # set when the action learns its propensity
 
 
 @dataclass(slots=True)

@@ -36,6 +36,8 @@ from nba.ruleset.model import (
     Engagement,
     FallbackSpec,
     Kind,
+    LearningOverride,
+    LearningSpec,
     NamedCondition,
     PoliciesSpec,
     RuleSetMeta,
@@ -52,6 +54,7 @@ from nba.ruleset.ruleset import (
     Cap,
     Cooldown,
     Fallback,
+    Learning,
     Lever,
     Policies,
     QuietHours,
@@ -406,6 +409,7 @@ class _Assembler:
         )
         fallbacks = tuple(self.fallback(e, actions, channels) for e in merged.get("fallbacks", []))
         policies = self.policies(merged.get("policies"), channels, groups)
+        learning = self.learning(merged.get("learning"), action_entries, groups)
         if self.errors:
             return None
         meta = merged["ruleset"].item if "ruleset" in merged else RuleSetMeta()
@@ -427,6 +431,7 @@ class _Assembler:
             fallbacks=fallbacks,
             files=files,
             policies=policies,
+            learning=learning,
             attribute_locations={
                 k: e.doc.locate_key(e.path) for k, e in merged.get("profile", {}).items()
             },
@@ -632,6 +637,43 @@ class _Assembler:
                 entry.at("channel"),
             )
         return Fallback(spec.action, spec.channel, spec.placement, entry.at())
+
+    def learning(
+        self, entry: Entry | None, action_entries: list[Entry], groups: frozenset[str]
+    ) -> dict[str, Learning]:
+        """Each learning action's settings: the section's, its group's, then its own."""
+        if entry is None:
+            return {}
+        spec: LearningSpec = entry.item
+        for group in spec.groups:
+            self.known_group(group, groups, entry.at("groups", group))
+        learned = {}
+        for action_entry in action_entries:
+            action: ActionSpec = action_entry.item
+            layers = [spec, spec.groups.get(action.group), action.learning]
+            settings = {
+                name: value
+                for layer in layers
+                if layer is not None
+                for name, value in layer.model_dump(exclude_none=True).items()
+                if name in LearningOverride.model_fields
+            }
+            if settings.get("enabled", True) is False:
+                continue
+            learned[action.id] = Learning(
+                positives=frozenset(
+                    OUTCOMES[o] for o in settings.get("positives", ("accept", "click"))
+                ),
+                negatives=frozenset(
+                    OUTCOMES[o] for o in settings.get("negatives", ("reject", "dismiss"))
+                ),
+                prior_strength=float(settings.get("prior_strength", 20)),
+                half_life_seconds=duration_seconds(spec.half_life),
+                explore=settings.get("exploration", "thompson") == "thompson",
+                maturity_positives=spec.maturity.positives,
+                maturity_share=float(spec.maturity.share),
+            )
+        return learned
 
     def policies(
         self, entry: Entry | None, channels: dict[str, ChannelSpec], groups: frozenset[str]

@@ -208,6 +208,45 @@ class OfferSpec(BaseModel):
 Positive = Annotated[StrictInt | StrictFloat, Field(gt=0, allow_inf_nan=False)]
 
 
+LearnedOutcome = Literal["click", "accept", "dismiss", "reject"]  # impressions: showings
+Share = Annotated[StrictInt | StrictFloat, Field(ge=0, le=1)]
+
+
+class MaturitySpec(Strict):
+    """Until an action has `positives` positive outcomes, explore it on `share` of decisions."""
+
+    positives: Annotated[StrictInt, Field(ge=0)] = 5
+    share: Share = 0.2
+
+
+class LearningOverride(Strict):
+    """Learning settings an action (or a group, under `learning.groups`) changes."""
+
+    positives: tuple[LearnedOutcome, ...] | None = None  # a success (default: accept, click)
+    negatives: tuple[LearnedOutcome, ...] | None = None  # a failure (default: reject, dismiss)
+    prior_strength: Annotated[StrictInt | StrictFloat, Field(gt=0, le=100000)] | None = None
+    exploration: Literal["thompson", "off"] | None = None
+    enabled: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _positive_or_negative(self) -> LearningOverride:
+        both = set(self.positives or ()) & set(self.negatives or ())
+        if both:
+            raise ValueError(
+                f"{', '.join(sorted(both))} is both a positive and a negative; expected each"
+                " outcome in one list"
+            )
+        return self
+
+
+class LearningSpec(LearningOverride):
+    """`learning:` in ruleset.yaml: adaptive propensity, on for every action unless off."""
+
+    half_life: Duration = "30d"
+    maturity: MaturitySpec = MaturitySpec()
+    groups: dict[Id, LearningOverride] = {}
+
+
 class ActionSpec(Strict):
     id: Id
     name: str = ""
@@ -222,6 +261,7 @@ class ActionSpec(Strict):
     eligible: Engagement | None = None
     applicable: Engagement | None = None
     suitable: Engagement | None = None
+    learning: LearningOverride | None = None
 
 
 class Targets(Strict):
@@ -384,10 +424,11 @@ SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
     "ruleset": RuleSetMeta,
     "arbitration": ArbitrationSpec,
     "policies": PoliciesSpec,
+    "learning": LearningSpec,
 }
 OTHER_SECTIONS = ("lifecycle_stages", "profile")
 SECTIONS: tuple[str, ...] = (*SINGLE_SECTIONS, *OTHER_SECTIONS, *LIST_SECTIONS)
-SINGLETON_SECTIONS = ("ruleset", "lifecycle_stages", "arbitration", "policies")
+SINGLETON_SECTIONS = ("ruleset", "lifecycle_stages", "arbitration", "policies", "learning")
 
 
 # "engaged" is not written by authors: it is an action's engagement rules as one rule,

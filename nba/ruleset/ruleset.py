@@ -143,6 +143,25 @@ class QuietHours:
 
 
 @dataclass(frozen=True, slots=True)
+class Learning:
+    """How one action learns its propensity from outcomes (`learning:` in the rule files).
+
+    Per (action, channel) a Beta posterior: the prior is the action's `propensity` worth
+    `prior_strength` observations; each positive outcome is a success, each negative one
+    a failure, and so is each impression answered by neither; evidence halves every
+    `half_life_seconds` (nba/scoring/evidence.py).
+    """
+
+    positives: frozenset[int]  # outcome numbers that count as a success (accept, click)
+    negatives: frozenset[int]  # outcome numbers that count as a failure (reject, dismiss)
+    prior_strength: float
+    half_life_seconds: int
+    explore: bool  # Thompson sampling; False: the posterior mean
+    maturity_positives: int  # fewer positives than this: explored on maturity_share only
+    maturity_share: float
+
+
+@dataclass(frozen=True, slots=True)
 class Policies:
     stored_consent: bool = False
     caps: tuple[Cap, ...] = ()
@@ -184,6 +203,7 @@ class RuleSet:
     fallbacks: tuple[Fallback, ...]
     files: tuple[str, ...]
     policies: Policies = Policies()
+    learning: Mapping[str, Learning] = field(default_factory=dict)  # action id -> how; {}: static
     attribute_locations: Mapping[str, Location] = field(default_factory=dict)
     channel_locations: Mapping[str, Location] = field(default_factory=dict)  # consent's file:line
     strata: tuple[tuple[int, ...], ...] = field(init=False)

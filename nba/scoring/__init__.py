@@ -11,20 +11,25 @@ evaluation:
     score(candidate) <= upper_bound(candidate.action) x candidate.weight
 
 One module per implementation, as the store package has one per backend:
-- `static`  the rule file's propensity, value and lever (the default; never moves).
+- `static`    the rule file's propensity, value and lever (never moves).
+- `adaptive`  propensity learned from outcomes: a Beta posterior per action and channel,
+              Thompson sampling, evidence shared through the store (`evidence.py`).
 
-Where a learned score plugs in: a scorer whose propensity comes from outcomes (issue 14)
-implements this protocol; its upper_bound is the most its propensity may reach until its
-next refresh (e.g. the posterior's upper quantile, or 1.0 for sampled exploration), and
-it bumps `generation` when that bound changes, so top-k recomputes its chunk bounds.
+A learned scorer (adaptive.py) gives each decision a `session`: one snapshot of its model
+and the decision's seed for sampling, so bounds and scores agree within the decision;
+its upper_bound is the most its propensity may reach in that snapshot (1.0 when it may
+sample), and `generation` changes with the snapshot, so top-k recomputes chunk bounds.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nba.pipeline.types import Candidate, Scored
 from nba.ruleset.ruleset import Action, RuleSet
+
+if TYPE_CHECKING:
+    from nba.scoring.adaptive import ModelCache
 
 
 class Scorer(Protocol):
@@ -46,9 +51,20 @@ class Scorer(Protocol):
         """The most `total` can be for this action with a context weight of 1."""
         ...
 
+    def session(self, seed: str, channel: str = "") -> Scorer:
+        """The scorer for one decision: `seed` (its id) drives any sampling, `channel` (the
+        touchpoint's; "" for none) picks a learned scorer's evidence, and a learned scorer
+        reads one snapshot of its model for the whole decision."""
+        ...
 
-def make_scorer(ruleset: RuleSet) -> Scorer:
-    """The scorer a rule set asks for; today every rule set scores statically."""
+
+def make_scorer(ruleset: RuleSet, model: ModelCache | None = None) -> Scorer:
+    """The scorer a rule set asks for: adaptive when its actions learn and a model (the
+    store's evidence) is at hand, else static."""
+    if ruleset.learning and model is not None:
+        from nba.scoring.adaptive import AdaptiveScorer
+
+        return AdaptiveScorer(ruleset, model)
     from nba.scoring.static import StaticScorer
 
     return StaticScorer(ruleset)

@@ -26,6 +26,9 @@ class StaticScorer:
             candidate, self._formula(action, weight), action.propensity, weight, action.value, lever
         )
 
+    def session(self, seed: str, channel: str = "") -> StaticScorer:
+        return self  # nothing to sample, nothing that moves
+
     def upper_bound(self, action: Action) -> float:
         # Exact, not loose: x * 1.0 == x in floating point, so this is total() at weight 1.
         return self._formula(action, 1.0)

@@ -84,6 +84,7 @@ class ServeConfig:
     cors_origins: tuple[str, ...] = ()  # origins a browser may call the HTTP face from
     grace: float = DEFAULT_GRACE_SECONDS  # how long calls in flight may take to finish on stop
     metrics_port: int = 0  # Prometheus /metrics for every worker (metrics.py); 0: off
+    model_refresh: float = 5.0  # seconds between a worker's reads of the learned evidence
 
 
 @dataclass
@@ -112,6 +113,7 @@ def serve_one(
     `http_port` the HTTP port to bind (None: config.http_port; 0 there: no HTTP face).
     """
     from nba.pipeline.decider import history_horizon
+    from nba.scoring.adaptive import ModelCache
     from nba.server.auth import authenticator
     from nba.server.grpc_face import build_server
     from nba.server.metrics import NO_METRICS, PrometheusMetrics
@@ -129,7 +131,8 @@ def serve_one(
         store = GuardedStore(backend, observe=metrics.store_call)
         store.add_listener(metrics.store_available)
         store.check_now()  # unreachable: logged, and the server starts degraded
-    holder = RuleSetHolder(config.rules, config.engine, store)
+    model = None if store is None else ModelCache(store, config.model_refresh)
+    holder = RuleSetHolder(config.rules, config.engine, store, model)
     holder.add_listener(metrics.reloaded)
     decider = holder.load(ruleset)
     running = build_server(
@@ -156,6 +159,8 @@ def serve_one(
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=holder.reload).start())
     if config.watch:
         threading.Thread(target=watch_rules, args=(holder, stopped), daemon=True).start()
+    if model is not None:  # every worker its own copy of the learned evidence
+        threading.Thread(target=model.refresh_forever, args=(stopped,), daemon=True).start()
     if config.sweep_every > 0 and store is not None:
         threading.Thread(
             target=_sweep_forever, args=(store, config.sweep_every, stopped), daemon=True

@@ -31,6 +31,7 @@ from nba.errors import RuleSetError
 from nba.pipeline.decider import Decider
 from nba.ruleset.loader import load_ruleset
 from nba.ruleset.ruleset import RuleSet
+from nba.scoring.adaptive import ModelCache
 from nba.store import InteractionStore
 
 log = logging.getLogger("nba.server.reload")
@@ -97,10 +98,12 @@ class RuleSetHolder:
         rules_dir: str | Path,
         engine: str = "durable",
         store: InteractionStore | None = None,
+        model: ModelCache | None = None,
     ) -> None:
         self.rules_dir = Path(rules_dir)
         self.engine = engine
         self.store = store
+        self.model = model  # learned evidence shared by every Decider this holder builds
         self.state = ReloadState()
         self._listeners: list[Listener] = []
         self._reload_lock = threading.Lock()  # one compilation at a time
@@ -145,7 +148,9 @@ class RuleSetHolder:
         given (already parsed, e.g. by the parent of forked workers), else from the files."""
         if ruleset is None:
             ruleset = load_rules(self.rules_dir)
-        return Decider(ruleset, self.engine, self.store)
+        if self.model is not None:
+            self.model.follow(ruleset)  # the half-lives this set learns with, read now
+        return Decider(ruleset, self.engine, self.store, model=self.model)
 
     def load(self, ruleset: RuleSet | None = None) -> Decider:
         """The first load: errors propagate (there is nothing to keep serving)."""

@@ -44,6 +44,7 @@ from typing import Any, TypeVar, cast
 
 from nba.errors import DeadlineExceededError, EngineError, NotConfiguredError
 from nba.pipeline.validate import consent_update, outcome_record
+from nba.scoring.evidence import increments as evidence_increments
 from nba.server import NO_STORE
 from nba.server.auth import Authenticator, OpenDoor, Scope, require
 from nba.server.limits import InFlight
@@ -143,11 +144,18 @@ class DecisionService:
     def record_outcome(
         self, request: pb.RecordOutcomeRequest, call: CallContext = ANONYMOUS
     ) -> pb.RecordOutcomeResponse:
-        """Store what the customer did with an action, once per interaction id."""
+        """Store what the customer did with an action, once per interaction id; when the
+        action learns its propensity, add the outcome to its evidence (once: a retry that
+        records nothing adds nothing)."""
         store = self.store
-        customer_id, interaction = outcome_record(request, self.clock())
+        with self.holder.lease() as decider:  # channels are checked against these rules
+            ruleset = decider.ruleset
+        customer_id, interaction = outcome_record(request, self.clock(), ruleset)
         interaction = prepared(customer_id, interaction)
         recorded = store.record(customer_id, interaction)
+        learning = ruleset.learning.get(interaction.action_id)
+        if recorded and learning is not None:
+            store.add_to_counters(evidence_increments(learning, interaction))
         return pb.RecordOutcomeResponse(
             recorded=recorded, interaction_id=interaction.interaction_id
         )

@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18nba/v1/decisioning.proto\x12\x06nba.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"{\n\x0bInteraction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12 \n\x07outcome\x18\x03 \x01(\x0e\x32\x0f.nba.v1.Outcome\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\nTouchpoint\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x11\n\tplacement\x18\x02 \x01(\t\x12\x0e\n\x06intent\x18\x03 \x01(\t\"\x9f\x03\n\rDecideRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12(\n\x07profile\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0flifecycle_stage\x18\x03 \x01(\t\x12)\n\x0cinteractions\x18\x04 \x03(\x0b\x32\x13.nba.v1.Interaction\x12&\n\ntouchpoint\x18\x05 \x01(\x0b\x32\x12.nba.v1.Touchpoint\x12\x33\n\x07\x63onsent\x18\x06 \x03(\x0b\x32\".nba.v1.DecideRequest.ConsentEntry\x12\x13\n\x0bmax_results\x18\x07 \x01(\x05\x12\x0f\n\x07\x65xplain\x18\x08 \x01(\x08\x12)\n\x05\x61s_of\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12preferred_channels\x18\n \x03(\t\x12\x11\n\ttime_zone\x18\x0b \x01(\t\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"[\n\x0fScoreComponents\x12\x12\n\npropensity\x18\x01 \x01(\x01\x12\x16\n\x0e\x63ontext_weight\x18\x02 \x01(\x01\x12\r\n\x05value\x18\x03 \x01(\x01\x12\r\n\x05lever\x18\x04 \x01(\x01\"\xf8\x01\n\tTreatment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x10\n\x08headline\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x16\n\x0e\x63\x61ll_to_action\x18\x05 \x01(\t\x12\x0e\n\x06script\x18\x06 \x01(\t\x12\x0f\n\x07subject\x18\x07 \x01(\t\x12\x0b\n\x03url\x18\x08 \x01(\t\x12\x35\n\nattributes\x18\t \x03(\x0b\x32!.nba.v1.Treatment.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\x05Offer\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05terms\x18\x03 \x01(\t\x12\x31\n\nattributes\x18\x04 \x03(\x0b\x32\x1d.nba.v1.Offer.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"X\n\x06Reason\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\x0c\n\x04line\x18\x03 \x01(\x05\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\xa3\x02\n\x0eRecommendation\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x11\n\taction_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12+\n\ncomponents\x18\x06 \x01(\x0b\x32\x17.nba.v1.ScoreComponents\x12$\n\ttreatment\x18\x07 \x01(\x0b\x32\x11.nba.v1.Treatment\x12\x1c\n\x05offer\x18\x08 \x01(\x0b\x32\r.nba.v1.Offer\x12\x1f\n\x07reasons\x18\t \x03(\x0b\x32\x0e.nba.v1.Reason\x12\x0c\n\x04name\x18\n \x01(\t\x12\r\n\x05group\x18\x0b \x01(\t\x12\x10\n\x08\x66\x61llback\x18\x0c \x01(\x08\"x\n\tExclusion\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x0c\n\x04\x66ile\x18\x05 \x01(\t\x12\x0c\n\x04line\x18\x06 \x01(\x05\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\"\xb8\x01\n\x0e\x44\x65\x63ideResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x17\n\x0fruleset_version\x18\x02 \x01(\t\x12/\n\x0frecommendations\x18\x03 \x03(\x0b\x32\x16.nba.v1.Recommendation\x12#\n\x08\x65xcluded\x18\x04 \x03(\x0b\x32\x11.nba.v1.Exclusion\x12\x10\n\x08segments\x18\x05 \x03(\t\x12\x10\n\x08\x64\x65graded\x18\x06 \x01(\x08\"\x82\x01\n\x14RecordOutcomeRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12(\n\x0binteraction\x18\x02 \x01(\x0b\x32\x13.nba.v1.Interaction\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\x12\x16\n\x0einteraction_id\x18\x04 \x01(\t\"A\n\x15RecordOutcomeResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x08\x12\x16\n\x0einteraction_id\x18\x02 \x01(\t\"\xbf\x01\n\x14UpdateConsentRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12:\n\x07\x63onsent\x18\x02 \x03(\x0b\x32).nba.v1.UpdateConsentRequest.ConsentEntry\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"\x84\x01\n\x15UpdateConsentResponse\x12;\n\x07\x63onsent\x18\x01 \x03(\x0b\x32*.nba.v1.UpdateConsentResponse.ConsentEntry\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"\x19\n\x17GetRuleSetStatusRequest\"\xe9\x01\n\rRuleSetStatus\x12\x17\n\x0fruleset_version\x18\x01 \x01(\t\x12-\n\tloaded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61\x63tions\x18\x03 \x01(\x05\x12\r\n\x05rules\x18\x04 \x01(\x05\x12\x10\n\x08segments\x18\x05 \x01(\x05\x12\x1a\n\x12last_reload_errors\x18\x06 \x03(\t\x12\x32\n\x0elast_reload_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06worker\x18\x08 \x01(\t*q\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n\nIMPRESSION\x10\x01\x12\t\n\x05\x43LICK\x10\x02\x12\n\n\x06\x41\x43\x43\x45PT\x10\x03\x12\x0b\n\x07\x44ISMISS\x10\x04\x12\n\n\x06REJECT\x10\x05\x12\r\n\tCOMPLAINT\x10\x06\x32\x91\x03\n\x0f\x44\x65\x63isionService\x12N\n\x06\x44\x65\x63ide\x12\x15.nba.v1.DecideRequest\x1a\x16.nba.v1.DecideResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/decide:\x01*\x12\x65\n\rRecordOutcome\x12\x1c.nba.v1.RecordOutcomeRequest\x1a\x1d.nba.v1.RecordOutcomeResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/outcomes:\x01*\x12\x61\n\x10GetRuleSetStatus\x12\x1f.nba.v1.GetRuleSetStatusRequest\x1a\x15.nba.v1.RuleSetStatus\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/status:\x01*\x12\x64\n\rUpdateConsent\x12\x1c.nba.v1.UpdateConsentRequest\x1a\x1d.nba.v1.UpdateConsentResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/consent:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18nba/v1/decisioning.proto\x12\x06nba.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"{\n\x0bInteraction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12 \n\x07outcome\x18\x03 \x01(\x0e\x32\x0f.nba.v1.Outcome\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\nTouchpoint\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x11\n\tplacement\x18\x02 \x01(\t\x12\x0e\n\x06intent\x18\x03 \x01(\t\"\x9f\x03\n\rDecideRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12(\n\x07profile\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0flifecycle_stage\x18\x03 \x01(\t\x12)\n\x0cinteractions\x18\x04 \x03(\x0b\x32\x13.nba.v1.Interaction\x12&\n\ntouchpoint\x18\x05 \x01(\x0b\x32\x12.nba.v1.Touchpoint\x12\x33\n\x07\x63onsent\x18\x06 \x03(\x0b\x32\".nba.v1.DecideRequest.ConsentEntry\x12\x13\n\x0bmax_results\x18\x07 \x01(\x05\x12\x0f\n\x07\x65xplain\x18\x08 \x01(\x08\x12)\n\x05\x61s_of\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12preferred_channels\x18\n \x03(\t\x12\x11\n\ttime_zone\x18\x0b \x01(\t\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"\x87\x01\n\x0fScoreComponents\x12\x12\n\npropensity\x18\x01 \x01(\x01\x12\x16\n\x0e\x63ontext_weight\x18\x02 \x01(\x01\x12\r\n\x05value\x18\x03 \x01(\x01\x12\r\n\x05lever\x18\x04 \x01(\x01\x12*\n\x07learned\x18\x05 \x01(\x0b\x32\x19.nba.v1.LearnedPropensity\"\x89\x01\n\x11LearnedPropensity\x12\r\n\x05prior\x18\x01 \x01(\x01\x12\x16\n\x0eprior_strength\x18\x02 \x01(\x01\x12\x11\n\tpositives\x18\x03 \x01(\x01\x12\x11\n\tnegatives\x18\x04 \x01(\x01\x12\x16\n\x0eposterior_mean\x18\x05 \x01(\x01\x12\x0f\n\x07sampled\x18\x06 \x01(\x08\"\xf8\x01\n\tTreatment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x10\n\x08headline\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x16\n\x0e\x63\x61ll_to_action\x18\x05 \x01(\t\x12\x0e\n\x06script\x18\x06 \x01(\t\x12\x0f\n\x07subject\x18\x07 \x01(\t\x12\x0b\n\x03url\x18\x08 \x01(\t\x12\x35\n\nattributes\x18\t \x03(\x0b\x32!.nba.v1.Treatment.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\x05Offer\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05terms\x18\x03 \x01(\t\x12\x31\n\nattributes\x18\x04 \x03(\x0b\x32\x1d.nba.v1.Offer.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"X\n\x06Reason\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\x0c\n\x04line\x18\x03 \x01(\x05\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\xa3\x02\n\x0eRecommendation\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x11\n\taction_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12+\n\ncomponents\x18\x06 \x01(\x0b\x32\x17.nba.v1.ScoreComponents\x12$\n\ttreatment\x18\x07 \x01(\x0b\x32\x11.nba.v1.Treatment\x12\x1c\n\x05offer\x18\x08 \x01(\x0b\x32\r.nba.v1.Offer\x12\x1f\n\x07reasons\x18\t \x03(\x0b\x32\x0e.nba.v1.Reason\x12\x0c\n\x04name\x18\n \x01(\t\x12\r\n\x05group\x18\x0b \x01(\t\x12\x10\n\x08\x66\x61llback\x18\x0c \x01(\x08\"x\n\tExclusion\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x0c\n\x04\x66ile\x18\x05 \x01(\t\x12\x0c\n\x04line\x18\x06 \x01(\x05\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\"\xb8\x01\n\x0e\x44\x65\x63ideResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x17\n\x0fruleset_version\x18\x02 \x01(\t\x12/\n\x0frecommendations\x18\x03 \x03(\x0b\x32\x16.nba.v1.Recommendation\x12#\n\x08\x65xcluded\x18\x04 \x03(\x0b\x32\x11.nba.v1.Exclusion\x12\x10\n\x08segments\x18\x05 \x03(\t\x12\x10\n\x08\x64\x65graded\x18\x06 \x01(\x08\"\x82\x01\n\x14RecordOutcomeRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12(\n\x0binteraction\x18\x02 \x01(\x0b\x32\x13.nba.v1.Interaction\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\x12\x16\n\x0einteraction_id\x18\x04 \x01(\t\"A\n\x15RecordOutcomeResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x08\x12\x16\n\x0einteraction_id\x18\x02 \x01(\t\"\xbf\x01\n\x14UpdateConsentRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12:\n\x07\x63onsent\x18\x02 \x03(\x0b\x32).nba.v1.UpdateConsentRequest.ConsentEntry\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"\x84\x01\n\x15UpdateConsentResponse\x12;\n\x07\x63onsent\x18\x01 \x03(\x0b\x32*.nba.v1.UpdateConsentResponse.ConsentEntry\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"\x19\n\x17GetRuleSetStatusRequest\"\xe9\x01\n\rRuleSetStatus\x12\x17\n\x0fruleset_version\x18\x01 \x01(\t\x12-\n\tloaded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61\x63tions\x18\x03 \x01(\x05\x12\r\n\x05rules\x18\x04 \x01(\x05\x12\x10\n\x08segments\x18\x05 \x01(\x05\x12\x1a\n\x12last_reload_errors\x18\x06 \x03(\t\x12\x32\n\x0elast_reload_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06worker\x18\x08 \x01(\t*q\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n\nIMPRESSION\x10\x01\x12\t\n\x05\x43LICK\x10\x02\x12\n\n\x06\x41\x43\x43\x45PT\x10\x03\x12\x0b\n\x07\x44ISMISS\x10\x04\x12\n\n\x06REJECT\x10\x05\x12\r\n\tCOMPLAINT\x10\x06\x32\x91\x03\n\x0f\x44\x65\x63isionService\x12N\n\x06\x44\x65\x63ide\x12\x15.nba.v1.DecideRequest\x1a\x16.nba.v1.DecideResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/decide:\x01*\x12\x65\n\rRecordOutcome\x12\x1c.nba.v1.RecordOutcomeRequest\x1a\x1d.nba.v1.RecordOutcomeResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/outcomes:\x01*\x12\x61\n\x10GetRuleSetStatus\x12\x1f.nba.v1.GetRuleSetStatusRequest\x1a\x15.nba.v1.RuleSetStatus\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/status:\x01*\x12\x64\n\rUpdateConsent\x12\x1c.nba.v1.UpdateConsentRequest\x1a\x1d.nba.v1.UpdateConsentResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/consent:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,8 +52,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DECISIONSERVICE'].methods_by_name['GetRuleSetStatus']._serialized_options = b'\202\323\344\223\002\017\"\n/v1/status:\001*'
   _globals['_DECISIONSERVICE'].methods_by_name['UpdateConsent']._loaded_options = None
   _globals['_DECISIONSERVICE'].methods_by_name['UpdateConsent']._serialized_options = b'\202\323\344\223\002\020\"\013/v1/consent:\001*'
-  _globals['_OUTCOME']._serialized_start=2722
-  _globals['_OUTCOME']._serialized_end=2835
+  _globals['_OUTCOME']._serialized_start=2907
+  _globals['_OUTCOME']._serialized_end=3020
   _globals['_INTERACTION']._serialized_start=129
   _globals['_INTERACTION']._serialized_end=252
   _globals['_TOUCHPOINT']._serialized_start=254
@@ -62,40 +62,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DECIDEREQUEST']._serialized_end=736
   _globals['_DECIDEREQUEST_CONSENTENTRY']._serialized_start=690
   _globals['_DECIDEREQUEST_CONSENTENTRY']._serialized_end=736
-  _globals['_SCORECOMPONENTS']._serialized_start=738
-  _globals['_SCORECOMPONENTS']._serialized_end=829
-  _globals['_TREATMENT']._serialized_start=832
-  _globals['_TREATMENT']._serialized_end=1080
-  _globals['_TREATMENT_ATTRIBUTESENTRY']._serialized_start=1031
-  _globals['_TREATMENT_ATTRIBUTESENTRY']._serialized_end=1080
-  _globals['_OFFER']._serialized_start=1083
-  _globals['_OFFER']._serialized_end=1235
-  _globals['_OFFER_ATTRIBUTESENTRY']._serialized_start=1031
-  _globals['_OFFER_ATTRIBUTESENTRY']._serialized_end=1080
-  _globals['_REASON']._serialized_start=1237
-  _globals['_REASON']._serialized_end=1325
-  _globals['_RECOMMENDATION']._serialized_start=1328
-  _globals['_RECOMMENDATION']._serialized_end=1619
-  _globals['_EXCLUSION']._serialized_start=1621
-  _globals['_EXCLUSION']._serialized_end=1741
-  _globals['_DECIDERESPONSE']._serialized_start=1744
-  _globals['_DECIDERESPONSE']._serialized_end=1928
-  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=1931
-  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=2061
-  _globals['_RECORDOUTCOMERESPONSE']._serialized_start=2063
-  _globals['_RECORDOUTCOMERESPONSE']._serialized_end=2128
-  _globals['_UPDATECONSENTREQUEST']._serialized_start=2131
-  _globals['_UPDATECONSENTREQUEST']._serialized_end=2322
+  _globals['_SCORECOMPONENTS']._serialized_start=739
+  _globals['_SCORECOMPONENTS']._serialized_end=874
+  _globals['_LEARNEDPROPENSITY']._serialized_start=877
+  _globals['_LEARNEDPROPENSITY']._serialized_end=1014
+  _globals['_TREATMENT']._serialized_start=1017
+  _globals['_TREATMENT']._serialized_end=1265
+  _globals['_TREATMENT_ATTRIBUTESENTRY']._serialized_start=1216
+  _globals['_TREATMENT_ATTRIBUTESENTRY']._serialized_end=1265
+  _globals['_OFFER']._serialized_start=1268
+  _globals['_OFFER']._serialized_end=1420
+  _globals['_OFFER_ATTRIBUTESENTRY']._serialized_start=1216
+  _globals['_OFFER_ATTRIBUTESENTRY']._serialized_end=1265
+  _globals['_REASON']._serialized_start=1422
+  _globals['_REASON']._serialized_end=1510
+  _globals['_RECOMMENDATION']._serialized_start=1513
+  _globals['_RECOMMENDATION']._serialized_end=1804
+  _globals['_EXCLUSION']._serialized_start=1806
+  _globals['_EXCLUSION']._serialized_end=1926
+  _globals['_DECIDERESPONSE']._serialized_start=1929
+  _globals['_DECIDERESPONSE']._serialized_end=2113
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=2116
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=2246
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_start=2248
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_end=2313
+  _globals['_UPDATECONSENTREQUEST']._serialized_start=2316
+  _globals['_UPDATECONSENTREQUEST']._serialized_end=2507
   _globals['_UPDATECONSENTREQUEST_CONSENTENTRY']._serialized_start=690
   _globals['_UPDATECONSENTREQUEST_CONSENTENTRY']._serialized_end=736
-  _globals['_UPDATECONSENTRESPONSE']._serialized_start=2325
-  _globals['_UPDATECONSENTRESPONSE']._serialized_end=2457
+  _globals['_UPDATECONSENTRESPONSE']._serialized_start=2510
+  _globals['_UPDATECONSENTRESPONSE']._serialized_end=2642
   _globals['_UPDATECONSENTRESPONSE_CONSENTENTRY']._serialized_start=690
   _globals['_UPDATECONSENTRESPONSE_CONSENTENTRY']._serialized_end=736
-  _globals['_GETRULESETSTATUSREQUEST']._serialized_start=2459
-  _globals['_GETRULESETSTATUSREQUEST']._serialized_end=2484
-  _globals['_RULESETSTATUS']._serialized_start=2487
-  _globals['_RULESETSTATUS']._serialized_end=2720
-  _globals['_DECISIONSERVICE']._serialized_start=2838
-  _globals['_DECISIONSERVICE']._serialized_end=3239
+  _globals['_GETRULESETSTATUSREQUEST']._serialized_start=2644
+  _globals['_GETRULESETSTATUSREQUEST']._serialized_end=2669
+  _globals['_RULESETSTATUS']._serialized_start=2672
+  _globals['_RULESETSTATUS']._serialized_end=2905
+  _globals['_DECISIONSERVICE']._serialized_start=3023
+  _globals['_DECISIONSERVICE']._serialized_end=3424
 # @@protoc_insertion_point(module_scope)

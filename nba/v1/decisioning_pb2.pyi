@@ -85,16 +85,34 @@ class DecideRequest(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., lifecycle_stage: _Optional[str] = ..., interactions: _Optional[_Iterable[_Union[Interaction, _Mapping]]] = ..., touchpoint: _Optional[_Union[Touchpoint, _Mapping]] = ..., consent: _Optional[_Mapping[str, bool]] = ..., max_results: _Optional[int] = ..., explain: _Optional[bool] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preferred_channels: _Optional[_Iterable[str]] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class ScoreComponents(_message.Message):
-    __slots__ = ("propensity", "context_weight", "value", "lever")
+    __slots__ = ("propensity", "context_weight", "value", "lever", "learned")
     PROPENSITY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     LEVER_FIELD_NUMBER: _ClassVar[int]
+    LEARNED_FIELD_NUMBER: _ClassVar[int]
     propensity: float
     context_weight: float
     value: float
     lever: float
-    def __init__(self, propensity: _Optional[float] = ..., context_weight: _Optional[float] = ..., value: _Optional[float] = ..., lever: _Optional[float] = ...) -> None: ...
+    learned: LearnedPropensity
+    def __init__(self, propensity: _Optional[float] = ..., context_weight: _Optional[float] = ..., value: _Optional[float] = ..., lever: _Optional[float] = ..., learned: _Optional[_Union[LearnedPropensity, _Mapping]] = ...) -> None: ...
+
+class LearnedPropensity(_message.Message):
+    __slots__ = ("prior", "prior_strength", "positives", "negatives", "posterior_mean", "sampled")
+    PRIOR_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    POSITIVES_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVES_FIELD_NUMBER: _ClassVar[int]
+    POSTERIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_FIELD_NUMBER: _ClassVar[int]
+    prior: float
+    prior_strength: float
+    positives: float
+    negatives: float
+    posterior_mean: float
+    sampled: bool
+    def __init__(self, prior: _Optional[float] = ..., prior_strength: _Optional[float] = ..., positives: _Optional[float] = ..., negatives: _Optional[float] = ..., posterior_mean: _Optional[float] = ..., sampled: _Optional[bool] = ...) -> None: ...
 
 class Treatment(_message.Message):
     __slots__ = ("id", "channel", "headline", "body", "call_to_action", "script", "subject", "url", "attributes")

@@ -1,0 +1,183 @@
+"""The adaptive scorer: propensity learned from outcomes, a Beta posterior per action and channel.
+
+For an action with `learning` (nba/ruleset/ruleset.py, `Learning`), deciding for the
+touchpoint's channel c (evidence is kept per action and channel; a decision without a
+touchpoint channel, an outbound run, reads the action's evidence over all channels):
+
+    alpha = strength x prior + successes       beta = strength x (1 - prior) + failures
+
+where prior is the rule file's `propensity`, strength its `prior_strength`
+(pseudo-observations) and the evidence the decayed counts of nba/scoring/evidence.py.
+The propensity used is:
+- exploration on (Thompson sampling): a draw from Beta(alpha, beta), from a generator
+  seeded by (decision id, action), so a given decision always ranks the same
+  (tests and replays reproduce it);
+- exploration off: the posterior mean alpha / (alpha + beta);
+- an immature action (fewer positives than `maturity.positives`): the prior itself,
+  except on `maturity.share` of decisions (chosen by the same seed), where it is
+  sampled: a new action's noisy posterior moves only a small share of the traffic.
+Actions without `learning` score as the static scorer scores them.
+
+Upper bounds for top-k (the Scorer contract, score <= bound x weight): 1.0 for an
+action that may be sampled (a draw can reach any value below 1), else the largest of
+its prior and its posterior means over its channels, as of the cache's generation.
+
+The evidence lives in the interaction store's counters, shared by every worker and
+replica; `ModelCache` keeps this process's copy, refreshed every few seconds by a thread,
+so the decision path makes no store round trip for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping
+
+from nba.pipeline.types import Candidate, Learned, Scored
+from nba.ruleset.ruleset import Action, Learning, RuleSet
+from nba.scoring.evidence import PREFIX, Evidence, read_evidence
+from nba.store import Clock, InteractionStore, StoreError
+
+log = logging.getLogger("nba.scoring")
+
+DEFAULT_REFRESH_SECONDS = 5.0
+NO_EVIDENCE = Evidence()
+
+
+class ModelCache:
+    """This process's copy of the learned evidence, read from the store's counters."""
+
+    def __init__(
+        self,
+        store: InteractionStore,
+        refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+        clock: Clock = time.time,
+    ) -> None:
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        # (generation, evidence), swapped whole on every refresh: a decision reads one
+        # snapshot throughout, so its top-k bounds and its scores agree.
+        self.snapshot: tuple[int, Mapping[tuple[str, str], Evidence]] = (0, {})
+        self._half_lives: frozenset[int] = frozenset()
+
+    def follow(self, ruleset: RuleSet) -> None:
+        """Also read the half-lives this rule set learns with (on every load), and refresh.
+
+        Added to those of earlier sets, not replacing them: a reload that fails after this
+        leaves the serving set's evidence in the snapshot.
+        """
+        self._half_lives |= {x.half_life_seconds for x in ruleset.learning.values()}
+        self.refresh()
+
+    @property
+    def generation(self) -> int:
+        return self.snapshot[0]
+
+    def refresh(self) -> None:
+        """Read the counters now; on a store error keep the last copy (and log it)."""
+        if not self._half_lives:
+            return
+        try:
+            counters = self.store.counters(PREFIX)
+        except StoreError as exc:
+            log.warning("learned models not refreshed (the last copy stays): %s", exc)
+            return
+        evidence = read_evidence(counters, self.clock(), self._half_lives)
+        self.snapshot = (self.snapshot[0] + 1, evidence)
+
+    def refresh_forever(self, stopped: threading.Event) -> None:
+        while not stopped.wait(self.refresh_seconds):
+            self.refresh()
+
+
+class AdaptiveScorer:
+    """The Scorer for rule sets with `learning` (see the module docstring)."""
+
+    def __init__(
+        self, ruleset: RuleSet, cache: ModelCache, seed: str = "", channel: str = ""
+    ) -> None:
+        self.ruleset = ruleset
+        self.cache = cache
+        self.seed = seed
+        # The channel whose evidence scores every candidate: the touchpoint's, known
+        # before arbitration places a candidate (ranking and reported score must agree).
+        self.channel = channel
+        self.generation, self._evidence = cache.snapshot
+        self._lever: Mapping[str, float] = ruleset.lever_factor
+        self._learning: Mapping[str, Learning] = ruleset.learning
+
+    def session(self, seed: str, channel: str = "") -> AdaptiveScorer:
+        """This decision's scorer: the cache's current snapshot, sampling with `seed`, the
+        evidence of `channel` ("": over all channels)."""
+        return AdaptiveScorer(self.ruleset, self.cache, seed, channel)
+
+    def total(self, candidate: Candidate) -> float:
+        action = candidate.action
+        propensity = self._propensity(action, self.channel)[0]
+        return propensity * candidate.weight * action.value * self._lever[action.id]
+
+    def score(self, candidate: Candidate) -> Scored:
+        action, weight = candidate.action, candidate.weight
+        propensity, learned = self._propensity(action, self.channel)
+        lever = self._lever[action.id]
+        total = propensity * weight * action.value * lever
+        return Scored(candidate, total, propensity, weight, action.value, lever, learned)
+
+    def upper_bound(self, action: Action) -> float:
+        learning = self._learning.get(action.id)
+        if learning is None:
+            propensity = action.propensity
+        elif learning.explore:
+            propensity = 1.0  # a Thompson draw may reach any value below 1
+        else:
+            channels = (*action.channels, "")  # "": over all channels
+            means = [self._posterior(action, c, learning)[2] for c in channels]
+            propensity = max([action.propensity, *means])
+        return propensity * 1.0 * action.value * self._lever[action.id]
+
+    def _propensity(self, action: Action, channel: str) -> tuple[float, Learned | None]:
+        learning = self._learning.get(action.id)
+        if learning is None:
+            return action.propensity, None
+        alpha, beta, mean, evidence = self._posterior(action, channel, learning)
+        rng: random.Random | None = None
+        sampled = False
+        if learning.explore:
+            rng = random.Random(_seed(self.seed, action.id))
+            mature = evidence.positives >= learning.maturity_positives
+            sampled = mature or rng.random() < learning.maturity_share
+        if sampled and rng is not None:
+            propensity = rng.betavariate(alpha, beta)
+        elif learning.explore:
+            propensity = action.propensity  # immature and not this decision's turn
+        else:
+            propensity = mean
+        learned = Learned(
+            action.propensity,
+            learning.prior_strength,
+            evidence.positives,
+            evidence.failures,
+            mean,
+            sampled,
+        )
+        return propensity, learned
+
+    def _posterior(
+        self, action: Action, channel: str, learning: Learning
+    ) -> tuple[float, float, float, Evidence]:
+        evidence = self._evidence.get((action.id, channel), NO_EVIDENCE)
+        strength = learning.prior_strength
+        alpha = strength * action.propensity + evidence.positives
+        # A prior of 1 with no failures would make beta 0, which Beta(alpha, beta) refuses.
+        beta = max(strength * (1.0 - action.propensity) + evidence.failures, 1e-9)
+        return alpha, beta, alpha / (alpha + beta), evidence
+
+
+def _seed(decision_seed: str, action_id: str) -> int:
+    """A generator seed from (decision, action): stable across processes."""
+    digest = hashlib.blake2b(f"{decision_seed}|{action_id}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big")
