@@ -1,6 +1,6 @@
 """CPU instructions per decision, counted by valgrind's callgrind.
 
-    python -m bench.instructions [--calls 200,1200] [--history 20] [--explain [on|off]]
+    python -m bench.instructions [--calls 200,1200] [--history 20] [--explain [on|off]] [--learning]
 
 Why instructions: absolute times on the shared 2-core VM this runs on move by ±30%
 between runs, so a 5% gain or loss is invisible in microseconds. The number of
@@ -54,11 +54,14 @@ _TOTAL = re.compile(r"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 class Workload:
     label: str
     explain: bool
+    learning: str = "off"  # off: static scores; mean or thompson: adaptive (--learning)
 
 
 WORKLOADS = {
     "off": Workload("+{h} interactions, explain off (target)", False),
     "on": Workload("+{h} interactions, explain on", True),
+    "mean": Workload("+{h} interactions, learning (posterior mean)", False, "mean"),
+    "thompson": Workload("+{h} interactions, learning (Thompson sampling)", False, "thompson"),
 }
 
 
@@ -100,11 +103,15 @@ def _check_origin() -> None:
             raise SystemExit(f"{name} imported from {file}, not from {REPO}")
 
 
-def child(calls: int, history: int, explain: bool) -> None:
+def child(calls: int, history: int, explain: bool, learning: str = "off") -> None:
     """The workload callgrind counts: load, warm up once per request, decide `calls` times."""
     decider_class, load_ruleset = _decider_and_loader()
     ruleset = load_ruleset(RULES_DIR)
-    decider = decider_class(ruleset, "durable")
+    if learning == "off":
+        decider = decider_class(ruleset, "durable")
+    else:
+        ruleset, model = _learning(ruleset, learning)
+        decider = decider_class(ruleset, "durable", model=model)
     requests = example_requests(ruleset, history=history, explain=explain)
     gc.collect()
     gc.freeze()
@@ -116,12 +123,38 @@ def child(calls: int, history: int, explain: bool) -> None:
         decider.decide(requests[i % count])
 
 
+def _learning(ruleset: Any, exploration: str) -> tuple[Any, Any]:
+    """The bundled rules learning (with `exploration`), and a model with evidence for every
+    learning action on every channel: 200 impressions and 10 clicks each."""
+    from nba.pipeline.types import Interaction
+    from nba.ruleset.loader import load_documents
+    from nba.scoring.adaptive import ModelCache
+    from nba.scoring.evidence import increments
+    from nba.store import open_store
+
+    if exploration == "thompson":
+        texts = [(p, (RULES_DIR / p).read_text()) for p in ruleset.files]
+        swapped = [(p, t.replace('exploration: "off"', "exploration: thompson")) for p, t in texts]
+        ruleset = load_documents(swapped)
+    store = open_store("memory://", retention_seconds=86400)
+    now = time.time()
+    for action_id, how in ruleset.learning.items():
+        for channel in ruleset.actions[action_id].channels:
+            for outcome, n in ((1, 200), (2, 10)):
+                item = Interaction(action_id, channel, outcome, now - 3600)
+                store.add_to_counters({k: v * n for k, v in increments(how, item).items()})
+    model = ModelCache(store, refresh_seconds=3600)
+    model.follow(ruleset)
+    return ruleset, model
+
+
 # ---------------------------------------------------------------------------- parent
 
 
-def count(calls: int, history: int, explain: bool, out_dir: Path) -> int:
+def count(calls: int, history: int, workload: Workload, out_dir: Path) -> int:
     """Total instructions of one child run under callgrind."""
-    out = out_dir / f"callgrind.{calls}.{int(explain)}.out"
+    explain = workload.explain
+    out = out_dir / f"callgrind.{calls}.{int(explain)}.{workload.learning}.out"
     cmd = [
         "valgrind",
         "--tool=callgrind",
@@ -135,6 +168,7 @@ def count(calls: int, history: int, explain: bool, out_dir: Path) -> int:
         "--history",
         str(history),
         *(["--explain", "on"] if explain else []),
+        *(["--learning", workload.learning] if workload.learning != "off" else []),
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(REPO)}
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
@@ -159,9 +193,7 @@ def run(
         tempfile.TemporaryDirectory(prefix="nba-callgrind-") as tmp,
         ThreadPoolExecutor(max(1, jobs)) as pool,
     ):
-        totals = list(
-            pool.map(lambda r: count(r[1], history, WORKLOADS[r[0]].explain, Path(tmp)), runs)
-        )
+        totals = list(pool.map(lambda r: count(r[1], history, WORKLOADS[r[0]], Path(tmp)), runs))
     by_run = dict(zip(runs, totals, strict=True))
     rows = [
         [
@@ -209,14 +241,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=("both", "off", "on"),
         help="workloads: both (default), off (target only) or on (--explain alone)",
     )
+    parser.add_argument(
+        "--learning",
+        nargs="?",
+        const="both",
+        default="off",
+        choices=("off", "both", "mean", "thompson"),
+        help="also count the adaptive scorer: posterior mean, Thompson sampling, or both",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at a time")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
-        child(args.child, args.history, args.explain == "on")
+        child(args.child, args.history, args.explain == "on", args.learning)
         return
     started = time.monotonic()
-    workloads = ("off", "on") if args.explain == "both" else (args.explain,)
+    workloads: tuple[str, ...] = ("off", "on") if args.explain == "both" else (args.explain,)
+    if args.learning != "off":
+        workloads += ("mean", "thompson") if args.learning == "both" else (args.learning,)
     run(args.calls, args.history, workloads, args.jobs)
     show(f"\nmachine: {machine()}")
     show(f"command: {command_line()}")
