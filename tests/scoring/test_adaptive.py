@@ -3,6 +3,7 @@ decision reproduces, top-k still exact, consent still absolute."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -17,7 +18,7 @@ from nba.pipeline.decider import Decider
 from nba.pipeline.types import OUTBOUND, Interaction
 from nba.pipeline.validate import RequestValidator
 from nba.ruleset.loader import load_documents, load_ruleset
-from nba.ruleset.ruleset import Learning, RuleSet
+from nba.ruleset.ruleset import Learning, Lever, RuleSet
 from nba.scoring.adaptive import AdaptiveScorer, ModelCache
 from nba.scoring.evidence import EPOCH, ERA_HALF_LIVES, increments, read_evidence
 from nba.store import InteractionStore, open_store
@@ -212,3 +213,44 @@ def test_consent_is_never_violated_with_exploration_on(message: pb.DecideRequest
         elif spec.marketing_consent == "opt_out":
             assert consent.get(rec.channel) is not False, rec
     assert all(math.isfinite(r.score) for r in response.recommendations)
+
+
+MEAN_BANK = learning_bank('"off"')
+MEAN_STORE = open_store("memory://", retention_seconds=86400)
+MEAN_MODEL = cache_with(
+    MEAN_STORE,
+    MEAN_BANK,
+    [
+        Interaction(a, c, outcome, time.time() - 60)
+        for i, a in enumerate(sorted(MEAN_BANK.learning))
+        for c in MEAN_BANK.actions[a].channels
+        for outcome in [1] * 30 + [3] * (i % 5)
+    ],
+)
+MEAN_DECIDER = Decider(MEAN_BANK, "reference", model=MEAN_MODEL)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(any_requests(MEAN_BANK), st.sampled_from(["value", "lever"]), st.floats(1.01, 5))
+def test_raising_an_actions_value_or_lever_never_lowers_its_rank(
+    message: pb.DecideRequest, what: str, factor: float
+) -> None:
+    """With exploration off (learned means, no sampling)."""
+    message.max_results = 5
+    before = MEAN_DECIDER.decide(message)
+    ranked = [r for r in before.recommendations if not r.fallback]
+    if not ranked:
+        return
+    target = ranked[-1]
+    action = MEAN_BANK.actions[target.action_id]
+    if what == "value":
+        actions = dict(MEAN_BANK.actions)
+        actions[action.id] = dataclasses.replace(action, value=action.value * factor)
+        raised = dataclasses.replace(MEAN_BANK, actions=actions)
+    else:
+        lever = Lever("raise", frozenset({action.id}), factor, "", action.location)
+        raised = dataclasses.replace(MEAN_BANK, levers=(*MEAN_BANK.levers, lever))
+    after = Decider(raised, "reference", model=MEAN_MODEL).decide(message)
+    ranks = {r.action_id: r.rank for r in after.recommendations if not r.fallback}
+    assert target.action_id in ranks
+    assert ranks[target.action_id] <= target.rank
