@@ -109,6 +109,9 @@ class AdaptiveScorer:
         self.generation, self._evidence = cache.snapshot
         self._lever: Mapping[str, float] = ruleset.lever_factor
         self._learning: Mapping[str, Learning] = ruleset.learning
+        # Each action is drawn once per decision: ranking (total) and the response (score)
+        # ask twice, and top-k's passes ask again.
+        self._drawn: dict[str, tuple[float, Learned | None]] = {}
 
     def session(self, seed: str, channel: str = "") -> AdaptiveScorer:
         """This decision's scorer: the cache's current snapshot, sampling with `seed`, the
@@ -140,6 +143,12 @@ class AdaptiveScorer:
         return propensity * 1.0 * action.value * self._lever[action.id]
 
     def _propensity(self, action: Action, channel: str) -> tuple[float, Learned | None]:
+        drawn = self._drawn.get(action.id)
+        if drawn is None:
+            drawn = self._drawn[action.id] = self._draw(action, channel)
+        return drawn
+
+    def _draw(self, action: Action, channel: str) -> tuple[float, Learned | None]:
         learning = self._learning.get(action.id)
         if learning is None:
             return action.propensity, None
@@ -147,7 +156,7 @@ class AdaptiveScorer:
         rng: random.Random | None = None
         sampled = False
         if learning.explore:
-            rng = random.Random(_seed(self.seed, action.id))
+            rng = HashStream(_seed(self.seed, action.id))
             mature = evidence.positives >= learning.maturity_positives
             sampled = mature or rng.random() < learning.maturity_share
         if sampled and rng is not None:
@@ -175,6 +184,38 @@ class AdaptiveScorer:
         # A prior of 1 with no failures would make beta 0, which Beta(alpha, beta) refuses.
         beta = max(strength * (1.0 - action.propensity) + evidence.failures, 1e-9)
         return alpha, beta, alpha / (alpha + beta), evidence
+
+
+class HashStream(random.Random):
+    """random.Random's distributions (betavariate here) over splitmix64, seeded by one int.
+
+    Python's own generator spends thousands of instructions seeding its 624-word state;
+    a decision seeds one stream per action it samples, and needs a few draws from each.
+    random.Random documents subclassing with random() and seed() overridden for this.
+    """
+
+    _MASK = (1 << 64) - 1
+
+    def __init__(self, seed: int) -> None:
+        self._state = seed & self._MASK
+        self.gauss_next = None  # what random.Random.seed would reset
+
+    def seed(self, a: object = None, version: int = 2) -> None:
+        self._state = hash(a) & self._MASK
+
+    def random(self) -> float:
+        self._state = (self._state + 0x9E3779B97F4A7C15) & self._MASK
+        z = self._state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & self._MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & self._MASK
+        z ^= z >> 31
+        return (z >> 11) * (1.0 / (1 << 53))  # 53 random bits in [0, 1)
+
+    def getstate(self) -> tuple[int]:  # one int is the state
+        return (self._state,)
+
+    def setstate(self, state: tuple[int]) -> None:  # type: ignore[override]
+        self._state = state[0]
 
 
 def _seed(decision_seed: str, action_id: str) -> int:
