@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from nba.authoring.properties import Result
     from nba.pipeline.decider import Decider
     from nba.ruleset.ruleset import RuleSet
+    from nba.scoring.adaptive import ModelCache
     from nba.server.auth import JwtSettings
     from nba.server.limits import Limits
     from nba.server.tls import TlsFiles
@@ -207,13 +208,17 @@ def _ruleset(rules: Path) -> RuleSet:
         raise CommandError.of_rules(exc) from None
 
 
-def _load(rules: Path, engine: str = "durable") -> Decider:
-    """Load and compile a rule set for a one-shot command; CommandError (exit 1) if it fails."""
+def _load(rules: Path, engine: str = "durable", model_store: str | None = None) -> Decider:
+    """Load and compile a rule set for a one-shot command; CommandError (exit 1) if it fails.
+
+    `model_store`: a store URL whose learned evidence scores the actions that learn.
+    """
     from nba.pipeline.decider import Decider
 
     ruleset = _ruleset(rules)
+    model = None if model_store is None else _model(model_store, ruleset)
     try:
-        return Decider(ruleset, engine)
+        return Decider(ruleset, engine, model=model)
     except RuleSetError as exc:  # limits of the engine, found while compiling
         raise CommandError.of_rules(exc) from None
 
@@ -453,6 +458,21 @@ def _checked_jwt(
         err.print(f"--auth-jwks: {exc}", markup=False)
         raise typer.Exit(2) from None
     return JwtSettings(jwks, issuer, audience, scope_claim)
+
+
+def _model(url: str, ruleset: RuleSet) -> ModelCache:
+    from nba.pipeline.decider import history_horizon
+    from nba.scoring.adaptive import ModelCache
+    from nba.store import StoreError, open_store
+
+    try:
+        store = open_store(url, retention_seconds=history_horizon(ruleset))
+        store.ping()
+    except (ValueError, StoreError) as exc:
+        raise CommandError(f"--store: {exc}") from None
+    model = ModelCache(store)
+    model.follow(ruleset)
+    return model
 
 
 def _limits(max_request_bytes: int, max_in_flight: int | None) -> Limits:
@@ -700,11 +720,15 @@ def explain_command(
     rules: RulesDir = Path("rules"),
     action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
     format: FormatOption = Format.TEXT,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Interaction store whose learned evidence scores (default: none)."),
+    ] = None,
 ) -> None:
     """Why each action was or was not recommended: every stage, rule, place and value."""
     from nba.authoring.explain import explain
 
-    decider = _load(rules)
+    decider = _load(rules, model_store=store)
     if action is not None and action not in decider.ruleset.actions:
         from nba.errors import did_you_mean
 

@@ -103,7 +103,19 @@ def _story(
             f" x value {s.value:g} x lever {s.lever:g}"
         )
         checks.append(Check("arbitration", "score", None, "", text))
+        if s.learned is not None:
+            checks.append(Check("learning", "propensity", None, "", _learned_text(s)))
     return ActionStory(action, _verdict(pick, excluded), checks)
+
+
+def _learned_text(scored: Any) -> str:
+    learned = scored.learned
+    how = f"drawn {scored.propensity:.4g} from" if learned.sampled else "the mean of"
+    return (
+        f"propensity {how} Beta(prior {learned.prior:g} x {learned.prior_strength:g} observations"
+        f" + {learned.positives:.3g} positives, {learned.negatives:.3g} negatives):"
+        f" posterior mean {learned.posterior_mean:.4g}"
+    )
 
 
 def _verdict(pick: Any, excluded: Any) -> str:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
+from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -254,3 +258,28 @@ def test_raising_an_actions_value_or_lever_never_lowers_its_rank(
     ranks = {r.action_id: r.rank for r in after.recommendations if not r.fallback}
     assert target.action_id in ranks
     assert ranks[target.action_id] <= target.rank
+
+
+def test_nba_explain_with_a_store_shows_the_prior_the_evidence_and_the_posterior(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    store = open_store(url, retention_seconds=86400)
+    ruleset = load_ruleset(RULES)
+    request = example("web_prospect_homepage.json")
+    top = Decider(ruleset).decide(request).recommendations
+    action_id = next(r.action_id for r in top if r.action_id in ruleset.learning)
+    cache_with(store, ruleset, [Interaction(action_id, "web", 2, time.time())] * 7)
+    store.close()
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json_format.MessageToJson(request))
+    command = [sys.executable, "-m", "nba", "explain", str(request_file), "--rules", str(RULES)]
+    shown = subprocess.run(
+        [*command, "--action", action_id, "--store", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    prior = ruleset.actions[action_id].propensity
+    assert f"Beta(prior {prior:g} x 100 observations + 7 positives, 0 negatives)" in shown
