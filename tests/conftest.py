@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,3 +95,27 @@ def service_redis() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_session() -> Iterator[str]:
+    """A real three-node Redis Cluster for the session (tests/redis_cluster.py)."""
+    from tests.redis_cluster import missing, redis_cluster
+
+    why = missing()
+    if why is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{why} (CI=true requires a Redis Cluster)", pytrace=False)
+        pytest.skip(why)
+    with redis_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster_session: str) -> Iterator[str]:
+    """The cluster, emptied before and after the test."""
+    from tests.redis_cluster import flush
+
+    flush(redis_cluster_session)
+    yield redis_cluster_session
+    flush(redis_cluster_session)

@@ -14,6 +14,14 @@ from tests.conftest import RULES, example
 from tests.helpers import served
 
 
+@pytest.fixture(params=["redis", "redis_cluster"])
+def shared_store(request: pytest.FixtureRequest) -> str:
+    """Redis, then a Redis Cluster: replicas share history through either."""
+    name = "service_redis" if request.param == "redis" else "redis_cluster_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
 @contextmanager
 def replica(store: str) -> Iterator[pb_grpc.DecisionServiceStub]:
     """`nba serve` in its own process, on a free port; yields a client stub."""
@@ -23,11 +31,11 @@ def replica(store: str) -> Iterator[pb_grpc.DecisionServiceStub]:
 
 
 @pytest.mark.slow
-def test_an_accept_recorded_on_one_replica_is_respected_by_the_other(service_redis: str) -> None:
+def test_an_accept_recorded_on_one_replica_is_respected_by_the_other(shared_store: str) -> None:
     decide = example("web_prospect_homepage.json")
     decide.customer_id = "c-replicas"
     decide.explain = True
-    with replica(service_redis) as first, replica(service_redis) as second:
+    with replica(shared_store) as first, replica(shared_store) as second:
         top = second.Decide(decide, timeout=10).recommendations[0]
         assert top.action_id == "acct_current_switch"  # a one-time offer
         record = pb.RecordOutcomeRequest(customer_id="c-replicas", interaction_id="acc-1")
@@ -43,10 +51,10 @@ def test_an_accept_recorded_on_one_replica_is_respected_by_the_other(service_red
 
 
 @pytest.mark.slow
-def test_consent_stored_through_one_replica_applies_on_the_other(service_redis: str) -> None:
+def test_consent_stored_through_one_replica_applies_on_the_other(shared_store: str) -> None:
     decide = example("outbound_prospect_email.json")
     decide.customer_id = "c-consent"
-    with replica(service_redis) as first, replica(service_redis) as second:
+    with replica(shared_store) as first, replica(shared_store) as second:
         before = second.Decide(decide, timeout=10)
         assert any(
             r.channel == "email" and r.purpose == "marketing" for r in before.recommendations

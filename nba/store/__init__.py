@@ -10,7 +10,8 @@ Three backends are chosen by URL in :func:`open_store`:
 
 * ``memory://`` -- a dict in this process; for the store-less path and callers' unit tests.
 * ``sqlite:///path.sqlite3`` -- the embedded default: one file, safe for threads and processes.
-* ``redis://host:port/db`` -- shared by several replicas, Redis Cluster compatible.
+* ``redis://host:port/db`` -- shared by several replicas.
+* ``redis+cluster://host:port[,host:port]`` -- the same on a Redis Cluster.
 
 Every backend gives the same guarantees: ``record`` is idempotent per (customer, interaction
 id) within the retention window, it trims the customer's history older than that window, and
@@ -47,7 +48,13 @@ __all__ = [
     "open_store",
 ]
 
-SUPPORTED_SCHEMES = ("memory://", "sqlite:///path", "redis://host:port/db", "rediss://")
+SUPPORTED_SCHEMES = (
+    "memory://",
+    "sqlite:///path",
+    "redis://host:port/db",
+    "rediss://",
+    "redis+cluster://host:port[,host:port]",
+)
 
 Clock = Callable[[], float]
 """Returns the current unix time in seconds; injectable so retention can be tested."""
@@ -170,6 +177,10 @@ def open_store(url: str, *, retention_seconds: float, clock: Clock = time.time) 
         from nba.store.redis_store import RedisStore
 
         return RedisStore.from_url(url, retention_seconds=retention_seconds, clock=clock)
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        from nba.store.redis_cluster import RedisClusterStore
+
+        return RedisClusterStore.from_url(url, retention_seconds=retention_seconds, clock=clock)
     raise ValueError(
         f"unsupported interaction store URL {redact_url(url)!r}: "
         f"use one of {', '.join(SUPPORTED_SCHEMES)}"

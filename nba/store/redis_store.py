@@ -39,7 +39,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -67,6 +67,14 @@ R = TypeVar("R")
 # three timeouts in a row the server's circuit breaker (guarded.py) stops calling it.
 # `?socket_timeout=` and `?socket_connect_timeout=` in the URL override it.
 SOCKET_TIMEOUT_SECONDS = 0.25
+
+# KEYS: the counters hash. ARGV: name, increment, name, increment, ...
+_COUNTERS_SCRIPT = """
+for i = 1, #ARGV, 2 do
+  redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return #ARGV / 2
+"""
 
 # KEYS: entries zset, ids zset. ARGV: interaction id, encoded entry, at, cutoff, ttl in ms.
 # An id whose interaction left the window is new again; its old entry is trimmed below.
@@ -173,7 +181,12 @@ class RedisStore(RetentionSetting):
     """Interaction store in Redis. The client is thread-safe (a connection pool)."""
 
     def __init__(
-        self, client: redis.Redis, *, url: str, retention_seconds: float, clock: Clock = time.time
+        self,
+        client: redis.Redis | redis.RedisCluster,
+        *,
+        url: str,
+        retention_seconds: float,
+        clock: Clock = time.time,
     ) -> None:
         self._client = client
         self._url = redact_url(url)
@@ -181,6 +194,7 @@ class RedisStore(RetentionSetting):
         self._clock = clock
         self._record_script = client.register_script(_RECORD_SCRIPT)
         self._consent_script = client.register_script(_CONSENT_SCRIPT)
+        self._counters_script = client.register_script(_COUNTERS_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, *, retention_seconds: float, clock: Clock) -> RedisStore:
@@ -229,13 +243,13 @@ class RedisStore(RetentionSetting):
         pairs = checked_increments(increments)
         if not pairs:
             return
-        # One hash for every counter: MULTI/EXEC applies the increments together, and in
-        # a Cluster the one key lives on one node.
+        # One hash for every counter, one script: the increments apply together, and in a
+        # Cluster the one key lives on one node.
+        args: list[str] = []
+        for name, value in pairs:
+            args += [name, repr(value)]
         with self._errors("add_to_counters"):
-            transaction = self._client.pipeline(transaction=True)
-            for name, value in pairs:
-                transaction.hincrbyfloat(COUNTERS_KEY, name, value)
-            transaction.execute()
+            self._counters_script(keys=[COUNTERS_KEY], args=args)
 
     def counters(self, prefix: str = "") -> dict[str, float]:
         with self._errors("counters"):
@@ -285,7 +299,8 @@ class RedisStore(RetentionSetting):
         redis-py's Pipeline.execute does, retries on connection errors as the client is set up
         included, without building a Pipeline object each time. A connection that failed
         midway may hold unread replies, so it is closed before it goes back to the pool."""
-        pool = self._client.connection_pool
+        # A single-node client here: RedisClusterStore overrides this method.
+        pool = cast(redis.Redis, self._client).connection_pool
         conn = pool.get_connection()
 
         def send_and_read() -> list[object]:

@@ -83,6 +83,7 @@ def _backend_url(request: pytest.FixtureRequest) -> str:
         "memory",
         "sqlite",
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis_cluster", marks=pytest.mark.redis),
         "guarded+sqlite",  # the circuit breaker keeps the contract of what it wraps
     ]
 )
@@ -91,7 +92,13 @@ def store_url(request: pytest.FixtureRequest) -> str:
     return _backend_url(request)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis_cluster", marks=pytest.mark.redis),
+    ]
+)
 def shared_url(request: pytest.FixtureRequest) -> str:
     """The backends that several store instances (threads, processes, replicas) share."""
     return _backend_url(request)
