@@ -141,6 +141,7 @@ class Decider:
             excluded=excluded,
             segments=engagement.segments,
             fired=evaluation.fired,
+            scorer=evaluation.scorer,
         )
 
     def _with_context(self, request: DecisionRequest) -> DecisionRequest:

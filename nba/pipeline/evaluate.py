@@ -42,6 +42,7 @@ class Evaluation:
     policies: RequestPolicies
     ranked: list[Scored]  # the recommendations, best first, each placed on a channel
     excluded: list[Exclusion]  # by policies and arbitration (engagement's are in engagement)
+    scorer: Scorer  # the decision's session: what the scores came from
 
 
 class Evaluator:
@@ -111,7 +112,7 @@ class Evaluator:
         ranked, excluded = arbitrate(
             self.ruleset, scorer, request, engagement.candidates, policies, request.explain
         )
-        return Evaluation(fired, engagement, policies, ranked, excluded)
+        return Evaluation(fired, engagement, policies, ranked, excluded, scorer)
 
     def _chunk_bounds(self, fired: list[Rule], scorer: Scorer) -> list[float]:
         """The most each engaged chunk could score, given the weights and suppressions.

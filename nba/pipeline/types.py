@@ -179,3 +179,6 @@ class Decision:
     excluded: list[Exclusion]
     segments: list[str]
     fired: list[Rule] = field(default_factory=list)
+    # The decision's scorer session (nba.scoring): its parameters() are what the scores
+    # came from, for the decision log. None: not scored (the out-of-time fallback).
+    scorer: Any = None

@@ -51,6 +51,12 @@ class Scorer(Protocol):
         """The most `total` can be for this action with a context weight of 1."""
         ...
 
+    def parameters(self) -> dict[str, list[float]]:
+        """What this decision's learned scores came from, per action ([positives,
+        failures] of the evidence it read): for the decision log, so a replay can score
+        again exactly. {} for a scorer that learns nothing."""
+        ...
+
     def session(self, seed: str, channel: str = "") -> Scorer:
         """The scorer for one decision: `seed` (its id) drives any sampling, `channel` (the
         touchpoint's; "" for none) picks a learned scorer's evidence, and a learned scorer

@@ -34,7 +34,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from nba.pipeline.types import Candidate, Learned, Scored
 from nba.ruleset.ruleset import Action, Learning, RuleSet
@@ -52,7 +52,7 @@ class ModelCache:
 
     def __init__(
         self,
-        store: InteractionStore,
+        store: InteractionStore | None,
         refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
         clock: Clock = time.time,
     ) -> None:
@@ -77,9 +77,18 @@ class ModelCache:
     def generation(self) -> int:
         return self.snapshot[0]
 
+    @classmethod
+    def fixed(cls, channel: str, parameters: Mapping[str, Sequence[float]]) -> ModelCache:
+        """A model that never refreshes, holding logged parameters (AdaptiveScorer.parameters)
+        as the evidence of `channel`: what a replay scores with."""
+        cache = cls(None)
+        evidence = {(a, channel): Evidence(0.0, p[0], p[1]) for a, p in parameters.items()}
+        cache.snapshot = (1, evidence)
+        return cache
+
     def refresh(self) -> None:
         """Read the counters now; on a store error keep the last copy (and log it)."""
-        if not self._half_lives:
+        if not self._half_lives or self.store is None:
             return
         try:
             counters = self.store.counters(PREFIX)
@@ -112,6 +121,10 @@ class AdaptiveScorer:
         # Each action is drawn once per decision: ranking (total) and the response (score)
         # ask twice, and top-k's passes ask again.
         self._drawn: dict[str, tuple[float, Learned | None]] = {}
+
+    def parameters(self) -> dict[str, list[float]]:
+        found = (self._evidence.get((a, self.channel), NO_EVIDENCE) for a in self._learning)
+        return {a: [e.positives, e.failures] for a, e in zip(self._learning, found, strict=True)}
 
     def session(self, seed: str, channel: str = "") -> AdaptiveScorer:
         """This decision's scorer: the cache's current snapshot, sampling with `seed`, the

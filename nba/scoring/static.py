@@ -26,6 +26,9 @@ class StaticScorer:
             candidate, self._formula(action, weight), action.propensity, weight, action.value, lever
         )
 
+    def parameters(self) -> dict[str, list[float]]:
+        return {}
+
     def session(self, seed: str, channel: str = "") -> StaticScorer:
         return self  # nothing to sample, nothing that moves
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -283,3 +284,23 @@ def test_nba_explain_with_a_store_shows_the_prior_the_evidence_and_the_posterior
     ).stdout
     prior = ruleset.actions[action_id].propensity
     assert f"Beta(prior {prior:g} x 100 observations + 7 positives, 0 negatives)" in shown
+
+
+def test_a_decision_scored_again_from_its_logged_parameters_and_seed_is_identical(
+    store: InteractionStore,
+) -> None:
+    """What the decision log keeps (parameters, decision id) is all a replay needs."""
+    ruleset = learning_bank("thompson")
+    clicks = [Interaction(a, "web", 2, time.time()) for a in sorted(ruleset.learning)[::3]] * 9
+    decider = Decider(ruleset, model=cache_with(store, ruleset, clicks))
+    request = RequestValidator(ruleset).validate(example("web_prospect_homepage.json"), 0.0)
+    decision = decider.decide_request(request, "d-logged")
+    logged = decision.scorer.parameters()
+    assert any(positives > 0 for positives, _ in logged.values())
+    replayed = Decider(ruleset, model=ModelCache.fixed(request.channel, logged))
+    again = replayed.decide_request(request, "d-logged")
+
+    def ranking(d: Any) -> list[tuple[str, float, bool]]:
+        return [(p.action.id, p.scored.score, bool(p.scored.learned)) for p in d.picks]
+
+    assert ranking(again) == ranking(decision)
