@@ -130,8 +130,8 @@ class JsonlLog:
             total -= f.size
 
     def _in_use(self, log_file: LogFile, newest_of: dict[int, int]) -> bool:
-        if log_file.path == self._path:
-            return True
+        if log_file.pid == os.getpid():  # this process writes only through this log
+            return log_file.path == self._path
         return newest_of[log_file.pid] == log_file.number and _alive(log_file.pid)
 
 
@@ -150,8 +150,6 @@ def _find_in(path: Path, prefix: bytes) -> DecisionRecord | None:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
