@@ -15,13 +15,14 @@ file): another process's newest file goes only once that process has exited.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+import orjson
 
 from nba.decisionlog import DecisionRecord, Retention
 
@@ -56,7 +57,8 @@ def log_files(directory: Path) -> list[LogFile]:
 
 
 def encode(record: DecisionRecord) -> bytes:
-    return json.dumps(record.as_dict(), separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """One line, compact: orjson (floats in their shortest exact form, like json's repr)."""
+    return orjson.dumps(record.as_dict(), option=orjson.OPT_APPEND_NEWLINE)
 
 
 class JsonlLog:
@@ -106,7 +108,7 @@ class JsonlLog:
     # -- reading
     def find(self, decision_id: str) -> DecisionRecord | None:
         self.flush()
-        prefix = b'{"decision_id":' + json.dumps(decision_id).encode() + b","
+        prefix = b'{"decision_id":' + orjson.dumps(decision_id) + b","
         for log_file in reversed(log_files(self.directory)):
             found = _find_in(log_file.path, prefix)
             if found is not None:
@@ -141,8 +143,8 @@ def _find_in(path: Path, prefix: bytes) -> DecisionRecord | None:
             for line in lines:
                 if line.startswith(prefix):
                     try:
-                        return DecisionRecord.from_dict(json.loads(line))
-                    except (ValueError, TypeError):  # torn by a crash mid-write
+                        return DecisionRecord.from_dict(orjson.loads(line))
+                    except (orjson.JSONDecodeError, TypeError):  # torn by a crash mid-write
                         continue
     except FileNotFoundError:  # removed by retention while scanning
         return None

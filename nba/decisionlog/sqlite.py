@@ -10,11 +10,12 @@ the records' total size fits; it runs on open and at most once a minute on write
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
+
+import orjson
 
 from nba.decisionlog import DecisionRecord, Retention
 from nba.decisionlog.jsonl import RETENTION_EVERY_SECONDS
@@ -49,7 +50,7 @@ class SqliteLog:
         self.apply_retention()
 
     def write(self, record: DecisionRecord) -> None:
-        text = json.dumps(record.as_dict(), separators=(",", ":"), ensure_ascii=False)
+        text = orjson.dumps(record.as_dict()).decode()
         self._pending.append((record.decision_id, record.time, len(text), text))
         if time.monotonic() >= self._next_retention:
             self.flush()
@@ -72,7 +73,7 @@ class SqliteLog:
             row = self._db.execute(
                 "SELECT record FROM decisions WHERE decision_id = ?", (decision_id,)
             ).fetchone()
-        return None if row is None else DecisionRecord.from_dict(json.loads(row[0]))
+        return None if row is None else DecisionRecord.from_dict(orjson.loads(row[0]))
 
     def close(self) -> None:
         self.flush()

@@ -30,6 +30,10 @@ from nba.ruleset.ruleset import RuleSet
 log = logging.getLogger("nba.decisionlog")
 
 DROP_LOG_SECONDS = 10.0
+# Records written between GIL releases (~12 µs each): a decision waits at most ~0.4 ms
+# behind the writer, instead of a whole batch (p99 3.4 ms with batches written whole).
+CHUNK = 32
+BATCH_SECONDS = 0.05  # how often the writer takes what is queued: the log is this far behind
 CLOSE_TIMEOUT_SECONDS = 10.0
 
 
@@ -51,8 +55,8 @@ class DecisionRecorder:
         )
         self.archive = RuleSetArchive(settings.directory)
         self.builder = RecordBuilder(settings.drop, settings.mask, settings.hash_key, engine)
-        # (decision, when) per decision; None asks the thread to stop
-        self._queue: queue.Queue[tuple[Decision, float] | None] = queue.Queue(settings.queue_size)
+        self._queue: queue.Queue[tuple[Decision, float]] = queue.Queue(settings.queue_size)
+        self._stopping = threading.Event()
         self._drop_lock = threading.Lock()
         self.dropped = 0  # decisions not logged because the queue was full
         self.failed = 0  # records the log could not write
@@ -81,13 +85,26 @@ class DecisionRecorder:
 
     # -- the writer thread
     def _run(self) -> None:
+        # Woken by the clock, not per decision: a thread blocked in queue.get() is woken
+        # by every put, and each wake-up takes the GIL from the decisions (measured: a
+        # sampled decision cost 2x more CPU with a wake-up each than drained in batches).
+        while not self._stopping.wait(BATCH_SECONDS):
+            self._drain()
+        self._drain()  # close(): what was queued before it
+
+    def _drain(self) -> None:
+        wrote = 0
         while True:
-            item = self._queue.get()
-            if item is None:  # close() asked: everything before it has been written
-                return
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
             self._write(item)
-            if self._queue.empty():
-                self._flush()
+            wrote += 1
+            if wrote % CHUNK == 0:
+                time.sleep(0)  # let the decisions have the GIL: a batch must not stall them
+        if wrote:
+            self._flush()
 
     def _write(self, item: tuple[Decision, float]) -> None:
         decision, at = item
@@ -116,11 +133,10 @@ class DecisionRecorder:
 
     def close(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
         """Write what is queued, flush and close (at shutdown, once no call is in flight)."""
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            log.error("decision log writer did not drain in %g s", timeout)
+        self._stopping.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("decision log writer did not finish in %g s", timeout)
         self._log_drops()
         self.log.close()
         log.info(
