@@ -186,17 +186,30 @@ def test_an_unknown_decision_id_is_exit_2_naming_it(served: Served) -> None:
     assert code == 2 and "f" * 32 in output and "not in the log" in output
 
 
-def test_serve_refuses_a_mask_of_an_undeclared_attribute_with_a_suggestion(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (
+            "--decision-log-drop",
+            "profile.monthly_incme",
+            "--decision-log-drop: 'profile.monthly_incme' is not a declared profile attribute"
+            " (did you mean 'monthly_income'?)",
+        ),
+        ("--decision-log-mask", "customer_id", "--decision-log-mask: 'customer_id': expected"),
+        ("--decision-log-sample", "0", "--decision-log-sample: got 0.0; expected more than 0"),
+        ("--decision-log-max-age", "30", "--decision-log-max-age: got '30'; expected a duration"),
+    ],
+)
+def test_serve_refuses_a_bad_decision_log_option_naming_it(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
     command = [sys.executable, "-m", "nba", "serve", "--decision-log", str(tmp_path / "log")]
     result = subprocess.run(
-        [*command, "--decision-log-drop", "profile.monthly_incme", "--port", "0"],
+        [*command, option, value, "--port", "0", "--http-port", "0"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
-    assert "--decision-log-drop: 'profile.monthly_incme' is not a declared profile attribute" in (
-        result.stderr
-    )
-    assert "monthly_income" in result.stderr.split("attribute")[-1]
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
