@@ -46,8 +46,8 @@ class DecisionRecord:
     """One logged decision, as plain JSON values (the field order is the file's).
 
     `request` is the request as decided (see DecisionRequest): `profile`, `lifecycle`,
-    `channel`, `placement`, `intent`, `interactions` (each `action_id channel outcome at
-    interaction_id decision_id`), `consent`, `max_results`, `explain`, `as_of`,
+    `channel`, `placement`, `intent`, `interactions` (each a list: action id, channel,
+    outcome number, at, interaction id, decision id), `consent`, `max_results`, `explain`, `as_of`,
     `preferred_channels`, `time_zone`, `degraded`. `recommendations` are the ranking
     returned, best first, each `rank action channel fallback` and, unless a fallback,
     `score propensity weight value lever`. `excluded`: `action channel stage rule reason`.

@@ -62,7 +62,11 @@ def encode(record: DecisionRecord) -> bytes:
 
 
 class JsonlLog:
-    """A DecisionLog in JSON Lines files; write from one thread per process."""
+    """A DecisionLog in JSON Lines files; write from one thread per process.
+
+    Open it in the process that writes (serve_one does, after the fork): a log opened
+    before a fork would have two processes appending to one file.
+    """
 
     def __init__(self, directory: Path, rotate_bytes: int, retention: Retention) -> None:
         self.directory = directory
@@ -77,8 +81,6 @@ class JsonlLog:
 
     # -- writing
     def write(self, record: DecisionRecord) -> None:
-        if os.getpid() != self.pid:  # forked after opening: this process gets its own files
-            self.pid, self._file, self._path = os.getpid(), None, None
         line = encode(record)
         if self._file is None or (self._size + len(line) > self.rotate_bytes and self._size):
             self._rotate()

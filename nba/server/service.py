@@ -29,6 +29,8 @@ Where the next pieces plug in, so that every transport gets them at once:
 - metrics (metrics.py): `service.metrics` is NO_METRICS (no-ops) unless --metrics-port;
   the faces count and time each call by status code, this layer counts decisions,
   recommendations, exclusions and calls in flight.
+- the decision log (nba/decisionlog/writer.py): with `--decision-log`, `decide` hands each
+  Decision to the recorder, which only enqueues it; a thread of its own writes it.
 """
 
 from __future__ import annotations
