@@ -213,3 +213,35 @@ def test_serve_refuses_a_bad_decision_log_option_naming_it(
     )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["jsonl", "sqlite"])
+def test_two_workers_log_every_decision_and_archive_one_copy(tmp_path: Path, backend: str) -> None:
+    log = tmp_path / "log"
+    store = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    args = ("--workers", "2", "--store", store, "--decision-log", str(log))
+    ids: list[str] = []
+    workers: set[str] = set()
+    with serving(*args, "--decision-log-backend", backend) as server:
+        options = [("grpc.use_local_subchannel_pool", 1)]  # a connection each: both workers
+        channels = [
+            grpc.insecure_channel(f"127.0.0.1:{server.port}", options=options) for _ in range(6)
+        ]
+        try:
+            for channel in channels:
+                stub = pb_grpc.DecisionServiceStub(channel)
+                ids += [stub.Decide(example(n), timeout=10).decision_id for n in PLAIN]
+                workers.add(stub.GetRuleSetStatus(pb.GetRuleSetStatusRequest(), timeout=10).worker)
+        finally:
+            for channel in channels:
+                channel.close()
+    reader = open_decision_log(log, backend)
+    try:
+        assert all(reader.find(i) is not None for i in ids)
+    finally:
+        reader.close()
+    assert len(list((log / "rulesets").iterdir())) == 1
+    if backend == "jsonl" and len(workers) == 2:  # the kernel chose both: a file each
+        assert len({f.pid for f in log_files(log)}) == 2
+    code, output = replay(ids[-1], log)
+    assert code == 0, output
