@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from google.protobuf import json_format
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from nba.authoring.explain import Check, Explanation
     from nba.authoring.properties import Result
+    from nba.decisionlog import LogSettings, Retention
+    from nba.decisionlog.replay import Replay
     from nba.pipeline.decider import Decider
     from nba.ruleset.ruleset import RuleSet
     from nba.scoring.adaptive import ModelCache
@@ -189,6 +191,11 @@ class EngineKind(StrEnum):
     REFERENCE = "reference"
 
 
+class LogBackend(StrEnum):
+    JSONL = "jsonl"
+    SQLITE = "sqlite"
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -332,6 +339,35 @@ def serve(
         float,
         typer.Option(help="Seconds between a worker's reads of the learned evidence.", min=0.1),
     ] = 5.0,
+    # -- the decision log (README: Decision log and replay)
+    decision_log: Annotated[
+        Path | None,
+        typer.Option(help="Log every decision (and archive each rule set) in this directory."),
+    ] = None,
+    decision_log_backend: Annotated[
+        LogBackend, typer.Option(help="jsonl: rotated JSON Lines files; sqlite: one file.")
+    ] = LogBackend.JSONL,
+    decision_log_sample: Annotated[
+        float, typer.Option(help="Share of decisions logged, by a hash of the decision id.")
+    ] = 1.0,
+    decision_log_drop: Annotated[
+        list[str] | None, typer.Option(help="profile.NAME left out of the log (repeatable).")
+    ] = None,
+    decision_log_mask: Annotated[
+        list[str] | None, typer.Option(help="profile.NAME logged as *** (repeatable).")
+    ] = None,
+    decision_log_hash_key_file: Annotated[
+        Path | None, typer.Option(help="Key file: log HMAC-SHA256(key, customer id), not the id.")
+    ] = None,
+    decision_log_rotate_bytes: Annotated[
+        int, typer.Option(help="jsonl: start a new file past this size.", min=1024)
+    ] = 64 * 1024 * 1024,
+    decision_log_max_age: Annotated[
+        str, typer.Option(help="Remove records older than this (30d, 12h, 90m).")
+    ] = "30d",
+    decision_log_max_bytes: Annotated[
+        int, typer.Option(help="Remove the oldest records once the log is larger.", min=1)
+    ] = 1024 * 1024 * 1024,
 ) -> None:
     """Serve DecisionService over gRPC on the rules in RULES (health and reflection on).
 
@@ -373,12 +409,92 @@ def serve(
     )
     config = replace(config, http_port=http_port, cors_origins=tuple(cors_origin or ()))
     config = replace(config, grace=grace, metrics_port=metrics_port, model_refresh=model_refresh)
+    if decision_log is not None:
+        settings = _decision_log_settings(
+            ruleset,
+            decision_log,
+            decision_log_backend.value,
+            decision_log_sample,
+            tuple(decision_log_drop or ()),
+            tuple(decision_log_mask or ()),
+            decision_log_hash_key_file,
+        )
+        retention = _log_retention(decision_log_max_age, decision_log_max_bytes)
+        config = replace(
+            config,
+            decision_log=replace(
+                settings, rotate_bytes=decision_log_rotate_bytes, retention=retention
+            ),
+        )
     try:
         status = run(config, workers, ruleset)  # the workers inherit the parsed set
     except PortInUseError as exc:
         err.print(str(exc.strerror), markup=False)
         raise typer.Exit(1) from None
     raise typer.Exit(status)
+
+
+def _decision_log_settings(
+    ruleset: RuleSet,
+    directory: Path,
+    backend: str,
+    sample: float,
+    drop: tuple[str, ...],
+    mask: tuple[str, ...],
+    hash_key_file: Path | None,
+) -> LogSettings:
+    """--decision-log and its options, checked (exit 2 naming the option)."""
+    from nba.decisionlog import LogSettings
+    from nba.decisionlog.record import profile_attribute
+    from nba.errors import did_you_mean
+
+    if not 0 < sample <= 1:
+        _usage(f"--decision-log-sample: got {sample}; expected more than 0 and at most 1")
+    for option, paths in (("--decision-log-drop", drop), ("--decision-log-mask", mask)):
+        for path in paths:
+            try:
+                name = profile_attribute(path)
+            except ValueError as exc:
+                _usage(f"{option}: {exc}")
+            if name not in ruleset.attributes:
+                hint = did_you_mean(name, ruleset.attributes)
+                _usage(
+                    f"{option}: '{path}' is not a declared profile attribute"
+                    + (f" ({hint})" if hint else "")
+                )
+    key = None
+    if hash_key_file is not None:
+        try:
+            key = hash_key_file.read_bytes().strip()
+        except OSError as exc:
+            _usage(f"--decision-log-hash-key-file: {exc.strerror}: {hash_key_file}")
+        if len(key) < 16:
+            _usage(
+                f"--decision-log-hash-key-file: {hash_key_file}: expected a key of 16 bytes or more"
+            )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _usage(f"--decision-log: cannot create {directory}: {exc.strerror}")
+    return LogSettings(directory.resolve(), backend, sample, drop, mask, key)
+
+
+def _log_retention(max_age: str, max_bytes: int) -> Retention:
+    import re
+
+    from nba.decisionlog import Retention
+    from nba.ruleset.durations import duration_seconds
+
+    if not re.fullmatch(r"[1-9][0-9]*[dhm]", max_age):
+        _usage(
+            f"--decision-log-max-age: got '{max_age}'; expected a duration such as 30d, 12h, 90m"
+        )
+    return Retention(float(duration_seconds(max_age)), float(max_bytes))
+
+
+def _usage(message: str) -> NoReturn:
+    err.print(message, markup=False)
+    raise typer.Exit(2)
 
 
 def _tls_files(
@@ -891,6 +1007,55 @@ def gen_customers(
     written = write_jsonl(generate_customers(ruleset, n, seed, moment), output or sys.stdout)
     if output is not None:
         err.print(f"wrote {written} customers to {output}")
+
+
+# ---------------------------------------------------------------------------- replay
+
+
+@app.command("replay")
+def replay_command(
+    decision_id: Annotated[str, typer.Argument(help="The decision id a response carried.")],
+    log: Annotated[Path, typer.Option("--log", help="The --decision-log directory of the server.")],
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """Decide a logged decision again with its archived rule set: identical (exit 0), or
+    the difference in ranking, scores and exclusions (exit 1)."""
+    from nba.decisionlog.replay import ReplayError, find_record, replay
+
+    try:
+        result = replay(find_record(log, decision_id), log)
+    except ReplayError as exc:
+        raise CommandError(str(exc)) from None
+    if format == Format.JSON:
+        out.print(json.dumps(_replay_json(result), indent=2), markup=False)
+    else:
+        _print_replay(result)
+    if not result.identical:
+        raise typer.Exit(1)
+
+
+def _replay_json(result: Replay) -> dict[str, Any]:
+    fields = ("recommendations", "excluded", "segments")
+    return {
+        "decision_id": result.logged.decision_id,
+        "ruleset_version": result.logged.ruleset_version,
+        "identical": result.identical,
+        "differences": result.differences,
+        "logged": {f: getattr(result.logged, f) for f in fields},
+        "replayed": {f: getattr(result.replayed, f) for f in fields},
+    }
+
+
+def _print_replay(result: Replay) -> None:
+    logged = result.logged
+    head = f"decision {logged.decision_id} | rules {logged.ruleset_version}"
+    if result.identical:
+        counts = f"{len(logged.recommendations)} recommendations, {len(logged.excluded)} excluded"
+        out.print(f"{head} | {counts}: identical", markup=False)
+        return
+    out.print(f"{head}: differs", markup=False)
+    for line in result.differences:
+        out.print(f"  {line}", markup=False)
 
 
 # ---------------------------------------------------------------------------- decide

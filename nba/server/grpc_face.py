@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -40,6 +40,9 @@ from nba.store import InteractionStore
 from nba.store.guarded import GuardedStore
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from nba.decisionlog.writer import DecisionRecorder
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
 # Health of the rule files themselves: NOT_SERVING while the newest files are rejected
@@ -226,11 +229,13 @@ def build_server(
     limits: Limits = NO_LIMITS_GIVEN,
     reflection_on: bool = True,
     metrics: Metrics = NO_METRICS,
+    decision_log: DecisionRecorder | None = None,
 ) -> Running:
     """A started server on host:port (port 0 picks a free one) with health and reflection.
 
     `tls`: serve TLS (mTLS with a client CA); `auth`: who may call what (None: anyone);
-    `limits`: request size and calls in flight; `reflection_on`: False hides the schema.
+    `limits`: request size and calls in flight; `reflection_on`: False hides the schema;
+    `decision_log`: where each decision is queued for the log (None: not logged).
     """
     in_flight = limits.in_flight_for(threads)
     pool = limits.pool_for(threads)
@@ -246,7 +251,9 @@ def build_server(
         maximum_concurrent_rpcs=pool,  # every admitted call has a thread: nothing queues
         interceptors=[AdminOnlyReflection(auth)] if gated else None,
     )
-    service = DecisionService(holder, auth=auth, in_flight=InFlight(in_flight), metrics=metrics)
+    service = DecisionService(
+        holder, auth=auth, in_flight=InFlight(in_flight), metrics=metrics, decision_log=decision_log
+    )
     server.add_generic_rpc_handlers((decision_handler(DecisionServicer(service)),))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

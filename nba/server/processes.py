@@ -45,10 +45,13 @@ from nba.server import NO_STORE
 from nba.server.limits import Limits
 
 if TYPE_CHECKING:  # annotations only: the serving code is imported where it serves
+    from nba.decisionlog import LogSettings
+    from nba.decisionlog.writer import DecisionRecorder
     from nba.ruleset.ruleset import RuleSet
     from nba.server.auth import JwtSettings
     from nba.server.grpc_face import Running
     from nba.server.http_serve import HttpServer
+    from nba.server.reload import LoadResult, RuleSetHolder
     from nba.server.service import DecisionService
     from nba.server.tls import TlsFiles
     from nba.store import InteractionStore
@@ -85,6 +88,7 @@ class ServeConfig:
     grace: float = DEFAULT_GRACE_SECONDS  # how long calls in flight may take to finish on stop
     metrics_port: int = 0  # Prometheus /metrics for every worker (metrics.py); 0: off
     model_refresh: float = 5.0  # seconds between a worker's reads of the learned evidence
+    decision_log: LogSettings | None = None  # --decision-log DIR and its options; None: off
 
 
 @dataclass
@@ -134,6 +138,7 @@ def serve_one(
     model = None if store is None else ModelCache(store, config.model_refresh)
     holder = RuleSetHolder(config.rules, config.engine, store, model)
     holder.add_listener(metrics.reloaded)
+    recorder = _open_decision_log(config, holder)
     decider = holder.load(ruleset)
     running = build_server(
         holder,
@@ -148,6 +153,7 @@ def serve_one(
         limits=config.limits,
         reflection_on=config.reflection,
         metrics=metrics,
+        decision_log=recorder,
     )
     http_port = config.http_port if http_port is None else http_port
     http = _start_http(config, running.service, http_port, reuse_port)
@@ -185,9 +191,27 @@ def serve_one(
     if http is not None:
         http.stop(left)  # drains beside the gRPC server's grace, not after it
     stopping_grpc.wait()
+    if recorder is not None:  # every call has finished: what is queued is all there is
+        recorder.close()
     holder.close()
     if store is not None:
         store.close()
+
+
+def _open_decision_log(config: ServeConfig, holder: RuleSetHolder) -> DecisionRecorder | None:
+    """This process's decision-log writer, archiving every rule set the holder loads."""
+    if config.decision_log is None:
+        return None
+    from nba.decisionlog.writer import DecisionRecorder
+
+    recorder = DecisionRecorder(config.decision_log, config.engine)
+
+    def archive(result: LoadResult) -> None:
+        if result.loaded:  # the listener runs right after the swap: current is the new set
+            recorder.archive_ruleset(holder.current.ruleset, holder.rules_dir)
+
+    holder.add_listener(archive)
+    return recorder
 
 
 def drain(running: Running, grace: float) -> float:

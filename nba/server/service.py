@@ -29,6 +29,8 @@ Where the next pieces plug in, so that every transport gets them at once:
 - metrics (metrics.py): `service.metrics` is NO_METRICS (no-ops) unless --metrics-port;
   the faces count and time each call by status code, this layer counts decisions,
   recommendations, exclusions and calls in flight.
+- the decision log (nba/decisionlog/writer.py): with `--decision-log`, `decide` hands each
+  Decision to the recorder, which only enqueues it; a thread of its own writes it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from nba.errors import DeadlineExceededError, EngineError, NotConfiguredError
 from nba.pipeline.validate import consent_update, outcome_record
@@ -52,6 +54,9 @@ from nba.server.metrics import NO_METRICS, Metrics
 from nba.server.reload import RuleSetHolder
 from nba.store import Clock, InteractionStore, prepared
 from nba.v1 import decisioning_pb2 as pb
+
+if TYPE_CHECKING:
+    from nba.decisionlog.writer import DecisionRecorder
 
 HOST = socket.gethostname()
 NO_STORE_MESSAGE = f"this server runs without an interaction store (--store {NO_STORE})"
@@ -111,12 +116,14 @@ class DecisionService:
         auth: Authenticator | None = None,
         in_flight: InFlight | None = None,
         metrics: Metrics = NO_METRICS,
+        decision_log: DecisionRecorder | None = None,
     ) -> None:
         self.holder = holder
         self.clock = clock
         self.auth: Authenticator = auth or OpenDoor()
         self.in_flight = in_flight
         self.metrics = metrics
+        self.decision_log = decision_log  # --decision-log: queued, written on its own thread
         # Set on SIGTERM: readiness answers "shutting down" while calls in flight finish.
         self.draining = threading.Event()
 
@@ -138,6 +145,8 @@ class DecisionService:
                 exc.add_note(f"rule set version {decider.version}")  # shown in the logged trace
                 raise
         self.metrics.decided(decision)
+        if self.decision_log is not None:
+            self.decision_log.submit(decision)
         return response
 
     @admits(Scope.RECORD)
