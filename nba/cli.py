@@ -1034,6 +1034,89 @@ def replay_command(
         raise typer.Exit(1)
 
 
+@app.command("evaluate")
+def evaluate_command(
+    log: Annotated[Path, typer.Option("--log", help="The --decision-log directory of the server.")],
+    against: Annotated[Path, typer.Option("--against", help="The candidate rules directory.")],
+    store: Annotated[
+        str, typer.Option(help="The interaction store the outcomes were recorded in.")
+    ],
+    draws: Annotated[
+        int, typer.Option(help="Rankings drawn per selection probability.", min=10)
+    ] = 200,
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """What the rules in --against would have earned on the logged decisions (off-policy:
+    IPS, self-normalised IPS and doubly robust, with 95% intervals)."""
+    from nba.authoring.offpolicy import evaluate, from_log
+    from nba.decisionlog import detect_backend, open_decision_log
+    from nba.decisionlog.archive import RuleSetArchive
+    from nba.pipeline.decider import Decider
+    from nba.ruleset.loader import load_ruleset
+    from nba.store import StoreError, open_store
+
+    if not log.is_dir():
+        raise CommandError(f"--log: '{log}' is not a directory")
+    candidate = _load(against)
+    archive, deciders = RuleSetArchive(log), {}
+
+    def decider_of(version: str) -> Decider:
+        if version not in deciders:
+            directory = archive.path_of(version)
+            if not directory.is_dir():
+                raise CommandError(f"rule set {version} is not archived under {archive.root}")
+            deciders[version] = Decider(load_ruleset(directory, display_root=""))
+        return deciders[version]
+
+    reader = open_decision_log(log, detect_backend(log))
+    try:
+        outcomes = open_store(store, retention_seconds=400 * 86400)
+        logged, skipped = from_log(reader.records(), outcomes, decider_of)
+    except (ValueError, StoreError) as exc:
+        raise CommandError(f"--store: {exc}") from None
+    finally:
+        reader.close()
+    if not logged:
+        raise CommandError(f"no decision in {log} can be evaluated: {dict(skipped) or 'empty'}")
+    found = evaluate(logged, deciders, candidate, draws)
+    result = {
+        "decisions": found.decisions,
+        "skipped": dict(skipped),
+        "logged_accept_rate": found.logged_rate,
+        "candidate": str(against),
+        "accept_rate": {
+            name: {"estimate": e.mean, "low": e.low, "high": e.high}
+            for name, e in (("ips", found.ips), ("snips", found.snips), ("dr", found.dr))
+        },
+        "support": found.support,
+        "effective_sample_size": found.effective_size,
+        "warning": found.warning,
+        "value_per_decision_snips": {
+            "estimate": found.value_snips.mean,
+            "low": found.value_snips.low,
+            "high": found.value_snips.high,
+        },
+    }
+    if format == Format.JSON:
+        out.print(json.dumps(result, indent=2), markup=False)
+        return
+    out.print(
+        f"{found.decisions} logged decisions (skipped: {dict(skipped) or 'none'});"
+        f" logged accept rate {found.logged_rate:.4f}",
+        markup=False,
+    )
+    out.print(f"candidate {against}: accept rate per decision, 95% intervals", markup=False)
+    for name, e in (("IPS", found.ips), ("SNIPS", found.snips), ("DR", found.dr)):
+        out.print(f"  {name:<6} {e}", markup=False)
+    out.print(f"  value per decision (SNIPS) {found.value_snips}", markup=False)
+    out.print(
+        f"  support {found.support} decisions, effective sample size {found.effective_size:.0f}",
+        markup=False,
+    )
+    if found.warning:
+        err.print(f"warning: {found.warning}", markup=False)
+
+
 def _replay_json(result: Replay) -> dict[str, Any]:
     fields = ("recommendations", "excluded", "segments")
     return {

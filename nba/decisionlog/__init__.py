@@ -22,6 +22,7 @@ writer thread per process: the decision path only enqueues; a full queue drops a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,6 +111,11 @@ class DecisionLog(Protocol):
     def find(self, decision_id: str) -> DecisionRecord | None:
         """The record of that decision, whichever process wrote it; None when not logged
         (not sampled, dropped, or removed by retention)."""
+        ...
+
+    def records(self) -> Iterator[DecisionRecord]:
+        """Every record of every process, oldest first (by file or time): what `nba
+        evaluate` reads. A line torn by a crash mid-write is skipped."""
         ...
 
     def close(self) -> None:

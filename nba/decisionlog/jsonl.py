@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -116,6 +117,19 @@ class JsonlLog:
             if found is not None:
                 return found
         return None
+
+    def records(self) -> Iterator[DecisionRecord]:
+        self.flush()
+        for log_file in log_files(self.directory):
+            try:
+                with open(log_file.path, "rb") as lines:
+                    for line in lines:
+                        try:
+                            yield DecisionRecord.from_dict(orjson.loads(line))
+                        except (orjson.JSONDecodeError, TypeError):  # torn mid-write
+                            continue
+            except FileNotFoundError:  # removed by retention meanwhile
+                continue
 
     # -- retention
     def apply_retention(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -74,6 +75,13 @@ class SqliteLog:
                 "SELECT record FROM decisions WHERE decision_id = ?", (decision_id,)
             ).fetchone()
         return None if row is None else DecisionRecord.from_dict(orjson.loads(row[0]))
+
+    def records(self) -> Iterator[DecisionRecord]:
+        self.flush()
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM decisions ORDER BY time").fetchall()
+        for (text,) in rows:
+            yield DecisionRecord.from_dict(orjson.loads(text))
 
     def close(self) -> None:
         self.flush()

@@ -35,6 +35,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from nba.pipeline.types import Candidate, Learned, Scored
 from nba.ruleset.ruleset import Action, Learning, RuleSet
@@ -188,6 +189,19 @@ class AdaptiveScorer:
         )
         return propensity, learned
 
+    def distribution(self, action: Action) -> Propensity:
+        """How this decision's propensity of `action` is chosen: what off-policy evaluation
+        draws from to know how likely each ranking was."""
+        learning = self._learning.get(action.id)
+        if learning is None:
+            return Propensity(action.propensity)
+        alpha, beta, mean, evidence = self._posterior(action, self.channel, learning)
+        if not learning.explore:
+            return Propensity(mean)
+        mature = evidence.positives >= learning.maturity_positives
+        share = 1.0 if mature else learning.maturity_share
+        return Propensity(action.propensity, alpha, beta, share)
+
     def _posterior(
         self, action: Action, channel: str, learning: Learning
     ) -> tuple[float, float, float, Evidence]:
@@ -197,6 +211,29 @@ class AdaptiveScorer:
         # A prior of 1 with no failures would make beta 0, which Beta(alpha, beta) refuses.
         beta = max(strength * (1.0 - action.propensity) + evidence.failures, 1e-9)
         return alpha, beta, alpha / (alpha + beta), evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Propensity:
+    """A propensity as the scorer chooses it: `fixed`, or with probability `share` a draw
+    from Beta(alpha, beta) (and `fixed`, the prior, otherwise)."""
+
+    fixed: float
+    alpha: float = 0.0
+    beta: float = 0.0
+    share: float = 0.0  # 0: always `fixed`
+
+    def draw(self, rng: random.Random) -> float:
+        if self.share and (self.share >= 1.0 or rng.random() < self.share):
+            return rng.betavariate(self.alpha, self.beta)
+        return self.fixed
+
+    @property
+    def mean(self) -> float:
+        if not self.share:
+            return self.fixed
+        sampled = self.alpha / (self.alpha + self.beta)
+        return self.share * sampled + (1 - self.share) * self.fixed
 
 
 class HashStream(random.Random):

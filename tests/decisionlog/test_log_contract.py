@@ -51,6 +51,25 @@ def test_records_stay_findable_across_rotations(
         reader.close()
 
 
+def test_every_record_reads_back_once_oldest_first_across_rotations(
+    backend: str, log_dir: Path, a_record: DecisionRecord
+) -> None:
+    size = len(json.dumps(a_record.as_dict()))
+    log = open_decision_log(log_dir, backend, rotate_bytes=size * 3)
+    records = [numbered(a_record, i) for i in range(12)]
+    records = [
+        DecisionRecord.from_dict({**r.as_dict(), "time": 1000.0 + i}) for i, r in enumerate(records)
+    ]
+    for record in records:
+        log.write(record)
+    log.close()
+    reader = open_decision_log(log_dir, backend)
+    try:
+        assert [r.decision_id for r in reader.records()] == [r.decision_id for r in records]
+    finally:
+        reader.close()
+
+
 def test_records_older_than_the_age_limit_are_removed(
     backend: str, log_dir: Path, a_record: DecisionRecord
 ) -> None:
