@@ -23,8 +23,8 @@ towards zero for it; more draws, less bias).
 
 What no estimator can do: judge a candidate that would show what the log (almost) never
 showed first. `support` counts the logged decisions that overlap the candidate's
-choices and `effective_size` what its weights are worth; under MIN_SUPPORT the
-evaluation carries a warning.
+choices and `effective_size` what its weights are worth; under MIN_SUPPORT effective
+decisions the evaluation carries a warning.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from nba.scoring.adaptive import AdaptiveScorer, ModelCache, Propensity
 from nba.store import InteractionStore
 
 Z95 = 1.959963984540054
-MIN_SUPPORT = 30  # fewer overlapping decisions than this: the estimate is flagged
+MIN_SUPPORT = 30  # an effective sample smaller than this: the estimate is flagged
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +85,11 @@ class Evaluation:
     @property
     def warning(self) -> str:
         """Why the estimates should not be trusted, or ""."""
-        if self.support < MIN_SUPPORT:
+        if self.effective_size < MIN_SUPPORT:
             return (
-                f"only {self.support} logged decisions showed first what the candidate would:"
-                " the log says little about it (the intervals understate the uncertainty)"
+                f"the log is worth {self.effective_size:.0f} decisions for this candidate"
+                f" ({self.support} showed first what it would): it says little about it,"
+                " and the intervals understate the uncertainty"
             )
         return ""
 
