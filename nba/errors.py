@@ -168,7 +168,9 @@ def pydantic_message(kind: str, message: str, got: object, key: str = "") -> str
     found = re.match(r"^\w+ should (be )?(.*)$", message)
     if found:
         wanted = found.group(2) if found.group(1) else f"to {found.group(2)}"
-        if kind == "string_pattern_mismatch":
+        if kind == "string_pattern_mismatch" and "[dhm]" in message:  # model.Duration
+            wanted = "a duration: a whole number of days, hours or minutes, e.g. 30d, 12h, 15m"
+        elif kind == "string_pattern_mismatch":
             wanted = "lowercase snake_case starting with a letter, e.g. card_cashback"
         return f"got {shown}; expected {wanted}"
     return f"{message}; expected a valid value"

@@ -660,6 +660,18 @@ class _Assembler:
             }
             if settings.get("enabled", True) is False:
                 continue
+            both = set(settings.get("positives", ("accept", "click"))) & set(
+                settings.get("negatives", ("reject", "dismiss"))
+            )
+            if both:
+                self.error(
+                    "learning-outcome",
+                    f"action '{action.id}' learns {', '.join(sorted(both))} as both a positive"
+                    " and a negative (from the learning section, its group and its own);"
+                    " expected each outcome in one list",
+                    action_entry.at("learning") if action.learning else entry.at(),
+                )
+                continue
             learned[action.id] = Learning(
                 positives=frozenset(
                     OUTCOMES[o] for o in settings.get("positives", ("accept", "click"))
