@@ -255,7 +255,7 @@ class _Words:
         if isinstance(term, TouchpointTerm) and text == "":
             return "not given"
         if isinstance(term, TouchpointTerm) and term.field == "channel" and text == "outbound":
-            return "outbound (we start the contact)"
+            return "outbound, a contact we start"
         return humanize(text)
 
     def subject(self, term: object) -> str | None:
