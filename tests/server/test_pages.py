@@ -130,6 +130,7 @@ def test_demo_shows_an_offer_records_the_impression_and_rests_it_once_dismissed(
     assert page.get_by_role("button", name="Start now").is_visible()
     page.locator("#status[data-recorded='IMPRESSION']").wait_for(timeout=WAIT_MS)
     assert outcomes(site, visitor) == [("acct_open_online", "IMPRESSION")]
+    page.set_viewport_size({"width": 1280, "height": 420})  # the placement, not blank page
     screenshot(page, "demo.png", tmp_path)
 
     page.get_by_role("button", name="No thanks").click()
