@@ -166,3 +166,23 @@ def test_because_on_a_suppression_is_refused_where_written(tmp_path: Path) -> No
         "rules/rules.yaml:5:14: error[schema]: `because` on suppression 'no_minors': a suppression"
         " holds to exclude; expected its sentence as `reason:`"
     ]
+
+
+def test_a_segments_because_is_how_it_reads_inside_other_rules(bank: RuleSet) -> None:
+    rule = next(r for r in bank.rules if r.id == "high_value_at_risk")
+    assert rule.source == 'segment.affluent and segment.long_standing and lifecycle == "at_risk"'
+    assert rule.words == (
+        "holds high balances with us or has a high income,"  # segment affluent's because:
+        " has been with us five years or more and is in the at risk stage"
+    )
+    negated = next(r for r in bank.rules if r.id == "card_cashback.suitable.not_stretched")
+    assert negated.words == "is not in the financially stretched segment"  # no negated sentence
+
+
+def test_a_weights_because_is_its_reason_in_a_recommendation(bank_decider: Decider) -> None:
+    response = bank_decider.decide(example("call_center_at_risk.json"))
+    top = response.recommendations[0]
+    weights = {r.rule_id: r.description for r in top.reasons if r.kind == "weight"}
+    assert weights["cancel_intent_retention_first"] == (
+        "x3: asked to close the account, so keeping them comes first"
+    )
