@@ -52,6 +52,7 @@ function show(result) {
   offer.dataset.state = "shown";
   offer.dataset.fallback = String(result.fallback);
   offer.dataset.reason = result.reason || "";
+  offer.dataset.elapsedMs = String(result.elapsedMs);
   offer.dataset.actionId = top ? top.actionId || "" : "";
   if (!top) {
     offer.dataset.state = "empty";
