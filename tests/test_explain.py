@@ -42,7 +42,7 @@ def test_a_failing_rule_shows_where_it_is_and_what_it_read() -> None:
         line for line in lines if " NO  card_cashback.applicable.not_dismissed_twice" in line
     ]
     assert len(failing) == 1
-    assert "rules/actions/cards.yaml:69:15" in failing[0]
+    assert "rules/actions/cards.yaml:73:15" in failing[0]
     assert 'dismissals(30d, action="card_cashback") = 2' in failing[0]
     assert "card_cashback (cards, marketing): not recommended: Not applicable now:" in result.stdout
     assert "segments: " in result.stdout

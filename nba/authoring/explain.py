@@ -85,7 +85,7 @@ def _story(
             continue  # only the suppressions that apply explain anything
         check = _check(rule, held, request, segments, ruleset)
         if rule.kind == "weight":
-            check.text = f"x{rule.factor:g} when {rule.source}"
+            check.text = f"x{rule.factor:g} when {rule.source}  -- {rule.because or rule.words}"
         checks.append(check)
     for lever in ruleset.levers:
         if action.id in lever.targets:
@@ -131,9 +131,13 @@ def _check(
     rule: Rule, held: bool, request: DecisionRequest, segments: set[str], ruleset: RuleSet
 ) -> Check:
     stage = rule.kind
-    # An author's reason says why a rule excludes: show it where the rule did exclude.
+    # An author's reason says why a rule excludes: show it where the rule did exclude; where
+    # it holds, its `because:` (or the condition in words) says why.
     excludes = held if rule.kind == "suppress" else not held
-    text = rule.source + (f"  -- {rule.reason}" if rule.reason and excludes else "")
+    sentence = rule.reason if rule.reason and excludes else ""
+    if not excludes and held:
+        sentence = rule.why
+    text = rule.source + (f"  -- {sentence}" if sentence else "")
     return Check(
         stage,
         rule.id,

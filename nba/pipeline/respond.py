@@ -1,5 +1,8 @@
 """Pipeline stage 7, respond: a Decision becomes a DecideResponse.
 
+A reason's description is for people: the author's `because:` sentence, else the condition
+in plain words (nba.ruleset.wording); its rule id, file and line lead to the condition.
+
 Treatments, offers and the reasons that never change (an action's engagement rules, its
 levers) are built as protobuf messages once per rule-set load; a response copies them.
 """
@@ -76,7 +79,8 @@ class ResponseBuilder:
             components.learned.posterior_mean = learned.posterior_mean
             components.learned.sampled = learned.sampled
         for rule in scored.candidate.weight_rules:
-            rec.reasons.append(rule_reason(rule, f"x{rule.factor:g}: {rule.reason or rule.source}"))
+            why = rule.because or rule.reason or rule.words  # `reason` was a weight's why before
+            rec.reasons.append(rule_reason(rule, f"x{rule.factor:g}: {why}"))
 
 
 def rule_reason(rule: Rule, description: str = "") -> pb.Reason:
@@ -85,7 +89,7 @@ def rule_reason(rule: Rule, description: str = "") -> pb.Reason:
         file=rule.location.file,
         line=rule.location.line,
         kind=rule.kind,
-        description=description or rule.reason or rule.source,
+        description=description or rule.why,
     )
 
 
@@ -95,7 +99,7 @@ def _static_reasons(ruleset: RuleSet, action: Action) -> list[pb.Reason]:
     An action without engagement rules qualifies for everyone; it says so, pointing at
     the action itself, so that no recommendation comes back without a reason.
     """
-    reasons = [rule_reason(r, r.source) for r in ruleset.engagement[action.id]]
+    reasons = [rule_reason(r, r.why) for r in ruleset.engagement[action.id]]
     if not reasons:
         reasons.append(
             pb.Reason(

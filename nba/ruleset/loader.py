@@ -63,6 +63,7 @@ from nba.ruleset.ruleset import (
     Segment,
     Target,
 )
+from nba.ruleset.wording import Vocabulary, describe
 from nba.ruleset.yaml_source import Path_, SourceDocument, read_document
 
 EXCLUDED_DIRS = ("tests", "examples")
@@ -151,7 +152,7 @@ class _Assembler:
         try:
             return model.model_validate(value)
         except ValidationError as exc:
-            for err in exc.errors():
+            for err in _deepest(exc.errors()):
                 self.pydantic_error(doc, (*path, *err["loc"]), err, model)
             return None
 
@@ -351,7 +352,14 @@ class _Assembler:
         for entry in segment_entries:
             spec: SegmentSpec = entry.item
             rule = self.rule(
-                entry, ("when",), spec.id, "segment", spec.when, scope, segment=spec.id
+                entry,
+                ("when",),
+                spec.id,
+                "segment",
+                spec.when,
+                scope,
+                segment=spec.id,
+                because=spec.because,
             )
             if rule is not None:
                 rules.append(rule)
@@ -368,6 +376,13 @@ class _Assembler:
             assert targets_spec is not None
             targets = self.targets(targets_spec, actions, groups, entry, effect)
             factor = getattr(targets_spec, "factor", 1.0)
+            if rule_spec.because and effect == "suppress":
+                self.error(
+                    "schema",
+                    f"`because` on suppression '{rule_spec.id}': a suppression holds to exclude;"
+                    " expected its sentence as `reason:`",
+                    entry.at("because"),
+                )
             rule = self.rule(
                 entry,
                 ("when",),
@@ -376,6 +391,7 @@ class _Assembler:
                 rule_spec.when,
                 scope,
                 reason=rule_spec.reason,
+                because=rule_spec.because,
                 targets=targets,
                 target=Target(
                     frozenset(targets_spec.actions),
@@ -391,9 +407,16 @@ class _Assembler:
 
         strata = self.stratify(segment_deps, {e.item.id: e for e in segment_entries})
         last = max(strata.values(), default=-1) + 1
+        vocabulary = Vocabulary(
+            segment_because={e.item.id: e.item.because for e in segment_entries},
+            action_names={a.id: a.name for a in actions.values()},
+        )
         rules = [
             _with(
-                r, index=i, stratum=strata.get(r.segment or "", 0) if r.kind == "segment" else last
+                r,
+                index=i,
+                stratum=strata.get(r.segment or "", 0) if r.kind == "segment" else last,
+                words=describe(r.expr, vocabulary, r.action),
             )
             for i, r in enumerate(rules)
         ]
@@ -520,6 +543,7 @@ class _Assembler:
                     action_scope,
                     action=spec.id,
                     reason=named.reason,
+                    because=named.because,
                 )
                 if rule is not None:
                     yield rule
@@ -863,6 +887,25 @@ def _version(docs: list[tuple[SourceDocument, str]]) -> str:
     for identity in sorted(identity for _doc, identity in docs):
         digest.update(identity.encode() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def _deepest(errors: list[Any]) -> list[Any]:
+    """Drop a union member's shallow complaint when another member got further in.
+
+    `eligible: [{id, when, because: ""}]` fails both as text ("got list") and, inside the
+    list, at `because`: only the second says what is wrong.
+    """
+
+    def shallow(err: Any) -> bool:
+        loc = tuple(err["loc"])
+        if not loc or not isinstance(loc[-1], str) or not _is_type_tag(loc[-1]):
+            return False
+        prefix = loc[:-1]
+        return any(
+            len(o["loc"]) > len(loc) and tuple(o["loc"][: len(prefix)]) == prefix for o in errors
+        )
+
+    return [err for err in errors if not shallow(err)]
 
 
 _TYPE_TAGS = (

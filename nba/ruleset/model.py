@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -139,16 +140,46 @@ def _condition_text(value: object) -> object:
 Condition = Annotated[_ConditionText, BeforeValidator(_condition_text)]
 
 
+# A condition's words stop being plain once they carry its syntax.
+_SYNTAX = re.compile(r"==|!=|>=|<=|\b(profile|segment|touchpoint)\.[a-z_]|\baction=")
+MAX_BECAUSE = 200
+
+
+def _one_sentence(value: str) -> str:
+    """`because:` is one line a call-center agent reads aloud: words, not the condition."""
+    text = value.strip()
+    if not text:
+        raise ValueError("`because` is empty; expected a sentence saying why the rule holds")
+    if "\n" in text:
+        raise ValueError("`because` spans several lines; expected one sentence on one line")
+    if len(text) > MAX_BECAUSE:
+        raise ValueError(
+            f"`because` is {len(text)} characters; expected one sentence of at most {MAX_BECAUSE}"
+        )
+    if _SYNTAX.search(text):
+        raise ValueError(
+            "`because` reads like a condition; expected plain words, e.g."
+            " 'has not taken this offer before' (the condition itself is `when:`)"
+        )
+    return text
+
+
+Because = Annotated[StrictStr, AfterValidator(_one_sentence)]
+"""Why a rule or segment holds, in words; shown in a recommendation's reasons."""
+
+
 class SegmentSpec(Strict):
     id: Id
     when: Condition
     description: str = ""
+    because: Because = ""
 
 
 class NamedCondition(Strict):
     id: Id
     when: Condition
-    reason: str = ""
+    reason: str = ""  # why the rule excludes, when it does not hold
+    because: Because = ""  # why it holds, when it does
 
 
 def _engagement_shape(value: object) -> object:
@@ -287,6 +318,7 @@ class RuleSpec(Strict):
     suppress: Targets | None = None
     weight: WeightTargets | None = None
     reason: str = ""
+    because: Because = ""  # a weight's why; a suppression's sentence is `reason`
     description: str = ""
 
     @model_validator(mode="after")

@@ -64,12 +64,19 @@ class Rule:
     source: str  # the condition as written
     location: Location
     stratum: int  # segments first, in dependency order; everything else last
-    reason: str = ""
+    reason: str = ""  # why it excludes (engagement: when it fails; suppress: when it holds)
+    because: str = ""  # the author's sentence for why it holds (`because:`)
+    words: str = ""  # the condition in plain words (nba.ruleset.wording), always set on load
     action: str | None = None  # engagement rules: the action they gate
     segment: str | None = None  # segment rules: the segment they define
     targets: frozenset[str] = frozenset()  # suppress / weight: action ids affected
     target: Target | None = None  # the same, as written: lets decisions look up, not expand
     factor: float = 1.0  # weight rules
+
+    @property
+    def why(self) -> str:
+        """Why it holds, for people: the author's `because:`, else the condition in words."""
+        return self.because or self.words or self.source
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,9 @@ annotations (`POST /v1/decide`, ...) answer the same, for clients written agains
 
 Also served: `/healthz` (the process answers), `/readyz` (rules loaded and the store
 reachable, else 503 with the reason), CORS for the configured origins only (a preflight is
-answered before any authentication), and the static pages under nba/server/web/ at `/`.
+answered before any authentication), the static pages under nba/server/web/ at `/` (the JS
+client /nba.js, the website demo /demo/, the agent desktop /desk/), and the rule set's
+example requests for the desk at `/desk/examples.json`.
 
 The service is synchronous and CPU-bound (durable_rules holds the GIL), so each call runs
 on a small thread pool beside the event loop: the loop keeps reading requests while a
@@ -21,6 +23,7 @@ decision runs, and a store round trip (which releases the GIL) overlaps other ca
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -207,6 +210,28 @@ class HttpFace:
         answer = rpc.call(self.service)(message, context)
         return Response(encode(answer, codec), media_type=codec)
 
+    async def examples(self, request: Request) -> Response:
+        """The serving rule set's example requests (rules/examples/*.json), for /desk/.
+
+        Read-only and unauthenticated: they are the bundled, made-up customers a rule
+        author ships beside the rules, not anyone's data.
+        """
+        found = await asyncio.get_running_loop().run_in_executor(self.pool, self.read_examples)
+        return JSONResponse({"examples": found})
+
+    def read_examples(self) -> list[dict[str, Any]]:
+        directory = Path(self.holder.rules_dir) / "examples"
+        found = []
+        for path in sorted(directory.glob("*.json")):
+            try:
+                request = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                log.warning("examples: %s is not readable JSON; left out", path.name)
+                continue
+            if isinstance(request, dict):
+                found.append({"name": path.stem, "request": request})
+        return found
+
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "live"})
 
@@ -247,6 +272,7 @@ def build_app(
         routes.append(Route(rpc.http_path, handler, methods=["POST"]))
     routes += [
         Route("/healthz", face.healthz, methods=["GET"]),
+        Route("/desk/examples.json", face.examples, methods=["GET"]),
         Route("/readyz", face.readyz, methods=["GET"]),
         Mount("/", StaticFiles(directory=web_dir, html=True), name="web"),
     ]
