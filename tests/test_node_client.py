@@ -2,7 +2,7 @@
 
 examples/node/decide.js converts proto3 JSON's Struct (the profile) and Timestamps before
 grpc-js serializes them; without that the profile goes out as an empty Struct and the
-server answers "profile.age: is required". Each example is decided by a real `nba serve`
+server quietly decides for a customer it knows nothing about. Each example is decided by a real `nba serve`
 twice, from Node and from the generated Python stub, and the recommendations compared.
 
 Node and examples/node/node_modules (`npm ci --prefix examples/node`) are needed: the test

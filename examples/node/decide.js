@@ -8,9 +8,9 @@
 // Why the request is converted before it is sent: @grpc/proto-loader serializes with
 // protobufjs's fromObject, which does not read proto3 JSON for the well-known types.
 //   - google.protobuf.Struct (the profile): a plain object such as {"age": 31} has no
-//     `fields` key, so it silently becomes an EMPTY Struct, and the server answers
-//     INVALID_ARGUMENT "profile.age: is required". It must be sent as
-//     {fields: {age: {numberValue: 31}}}.
+//     `fields` key, so it silently becomes an EMPTY Struct: the server then decides for
+//     a customer it knows nothing about (an anonymous visitor), without a word. It must
+//     be sent as {fields: {age: {numberValue: 31}}}.
 //   - google.protobuf.Timestamp (asOf, interactions[].at): an RFC 3339 string throws
 //     "object expected"; it must be sent as {seconds, nanos}.
 //   - fromObject also drops keys it does not know (a snake_case `customer_id`, a typo),

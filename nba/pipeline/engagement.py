@@ -126,12 +126,12 @@ def engage(ruleset: RuleSet, fired: list[Rule], explain: bool) -> Engagement:
 
 
 def engagement_exclusion(action_id: str, rule: Rule) -> Exclusion:
-    reason = rule.reason or f"requires {rule.source}"
+    reason = rule.reason or f"requires that {rule.words or rule.source}"
     return Exclusion(
         action_id, rule.id, f"{_STAGE_WORDS[rule.kind]}: {reason}", rule.kind, rule.location
     )
 
 
 def suppression_exclusion(action_id: str, rule: Rule) -> Exclusion:
-    reason = rule.reason or f"suppressed while {rule.source}"
+    reason = rule.reason or f"suppressed while {rule.words or rule.source}"
     return Exclusion(action_id, rule.id, f"Suppressed: {reason}", "suppressed", rule.location)
