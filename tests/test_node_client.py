@@ -2,8 +2,9 @@
 
 examples/node/decide.js converts proto3 JSON's Struct (the profile) and Timestamps before
 grpc-js serializes them; without that the profile goes out as an empty Struct and the
-server quietly decides for a customer it knows nothing about. Each example is decided by a real `nba serve`
-twice, from Node and from the generated Python stub, and the recommendations compared.
+server quietly decides for a customer it knows nothing about. Each example is decided by
+a real `nba serve` twice, from Node and from the generated Python stub, and the
+recommendations compared.
 
 Node and examples/node/node_modules (`npm ci --prefix examples/node`) are needed: the test
 is skipped without them on a developer's machine and fails under CI=true, so CI cannot

@@ -83,7 +83,7 @@ def test_a_failure_shows_expectation_decision_and_rules(tmp_path: Path) -> None:
     expected = "excluded: expected gold excluded by gold.eligible.nope, but it was excluded by"
     assert f"{expected} gold.eligible\n" in out
     assert "1. basic on web" in out
-    assert "gold: gold.eligible: Not eligible: requires profile.age >= 18" in out
+    assert "gold: gold.eligible: Not eligible: requires that age is at least 18" in out
     assert "1 passed, 1 failed" in out
     report = json.loads(nba_test(str(rules), "--format", "json").stdout)
     assert [(r["name"], r["status"]) for r in report] == [
