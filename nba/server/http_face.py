@@ -45,6 +45,7 @@ from starlette.staticfiles import StaticFiles
 
 from nba.errors import RequestError, StoreError
 from nba.server.errors import reported
+from nba.server.json_codec import decide_response_json, generic_json
 from nba.server.service import CallContext, DecisionService
 from nba.v1 import decisioning_pb2 as pb
 
@@ -142,7 +143,9 @@ def json_error(text: str, message_type: type[Message]) -> RequestError:
 def encode(message: Message, codec: str) -> bytes:
     if codec == PROTO:
         return message.SerializeToString()
-    return json_format.MessageToJson(message, indent=None).encode()
+    if isinstance(message, pb.DecideResponse):  # the hot one: memoized parts (json_codec.py)
+        return decide_response_json(message)
+    return generic_json(message)
 
 
 def call_context(request: Request) -> CallContext:
