@@ -31,6 +31,7 @@ from nba.scoring import Scorer
 # Bounds are products of the same factors as scores, multiplied in another order; this
 # margin (a few ulps) keeps a bound above the score it bounds despite rounding.
 _BOUND_MARGIN = 1 + 1e-12
+TOP_K_MIN_CHUNKS = 4  # fewer engaged chunks and the full path is cheaper (see Evaluator)
 
 
 @dataclass(slots=True)
@@ -53,8 +54,9 @@ class Evaluator:
         self.engine = engine
         self.policies = policies
         self.scorer = scorer
-        # With one chunk or none there is nothing to skip: the full path is cheaper.
-        self.top_k_pays = len(engine.engaged_chunks) > 1
+        # Bounding chunks costs ~40 us a decision: measured (us a decision, full / top-k),
+        # 2 chunks (the bundled rules) 130 / 166, 4 chunks 403 / 281, 9: 1084 / 449.
+        self.top_k_pays = len(engine.engaged_chunks) >= TOP_K_MIN_CHUNKS
         self._always_engaged = len(ruleset.unconditional)
         self._generation = -1
         self._class_bounds: list[list[tuple[tuple[str, str], float]]] = []
