@@ -151,9 +151,19 @@ def http_requests(requests_path: Path) -> list[bytes]:
     return out
 
 
+class ConnectionClosedError(Exception):
+    """The server closed the keep-alive connection between calls (Hypercorn does after
+    keep_alive_max_requests, 1,000 by default): reconnect and send again, no error."""
+
+
 async def _call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> None:
     writer.write(raw)
-    head = await reader.readuntil(b"\r\n\r\n")
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            raise ConnectionClosedError from None
+        raise
     if not head.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(head[:200].decode(errors="replace"))
     length = next(
@@ -173,6 +183,10 @@ async def _connection_loop(
         started = time.perf_counter_ns()
         try:
             await asyncio.wait_for(_call(reader, writer, raws[i % len(raws)]), timeout=30)
+        except ConnectionClosedError:
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            continue  # the same request again, on the new connection
         except (TimeoutError, RuntimeError, asyncio.IncompleteReadError):
             errors += 1
             writer.close()
@@ -188,15 +202,24 @@ async def _connection_loop(
 def http_unloaded(port: int, requests_path: Path, calls: int, queue: mp.Queue) -> None:  # type: ignore[type-arg]
     async def run() -> list[int]:
         raws = http_requests(requests_path)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        connection = [await asyncio.open_connection("127.0.0.1", port)]
+
+        async def call(raw: bytes) -> None:
+            try:
+                await asyncio.wait_for(_call(*connection[0], raw), timeout=30)
+            except ConnectionClosedError:
+                connection[0][1].close()
+                connection[0] = await asyncio.open_connection("127.0.0.1", port)
+                await asyncio.wait_for(_call(*connection[0], raw), timeout=30)
+
         for i in range(max(50, calls // 10)):
-            await _call(reader, writer, raws[i % len(raws)])
+            await call(raws[i % len(raws)])
         samples = []
         for i in range(calls):
             start = time.perf_counter_ns()
-            await asyncio.wait_for(_call(reader, writer, raws[i % len(raws)]), timeout=30)
+            await call(raws[i % len(raws)])
             samples.append(time.perf_counter_ns() - start)
-        writer.close()
+        connection[0][1].close()
         return samples
 
     queue.put(asyncio.run(run()))
