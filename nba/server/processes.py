@@ -158,11 +158,13 @@ def serve_one(
     http_port = config.http_port if http_port is None else http_port
     http = _start_http(config, running.service, http_port, reuse_port)
     stopped = threading.Event()
-    # Handlers only set the event: a second signal during the graceful stop must not
-    # re-enter it (pkill, systemd and the supervisor may all send one).
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=holder.reload).start())
+    # Handlers only set flags (StopRequest): a second signal during the graceful stop must
+    # not re-enter it (pkill, systemd and the supervisor may all send one).
+    stop = StopRequest()
+    signal.signal(signal.SIGTERM, stop.handler)
+    signal.signal(signal.SIGINT, stop.handler)
+    reloads = ReloadRequests(holder)
+    signal.signal(signal.SIGHUP, reloads.handler)
     if config.watch:
         threading.Thread(target=watch_rules, args=(holder, stopped), daemon=True).start()
     if model is not None:  # every worker its own copy of the learned evidence
@@ -184,7 +186,10 @@ def serve_one(
         ready.close()
     else:
         _log_ready(config, report, workers=1)
-    stopped.wait()
+    while not stop.requested:  # the main thread polls: see StopRequest
+        time.sleep(POLL_SECONDS)
+        reloads.run_pending()
+    stopped.set()  # the watcher, sweeper and model refresh threads end
     log.info("stopping: draining calls in flight (%g s grace)", config.grace)
     left = drain(running, config.grace)
     stopping_grpc = running.server.stop(grace=left)
@@ -212,6 +217,43 @@ def _open_decision_log(config: ServeConfig, holder: RuleSetHolder) -> DecisionRe
 
     holder.add_listener(archive)
     return recorder
+
+
+POLL_SECONDS = 0.1
+
+
+class StopRequest:
+    """SIGTERM or SIGINT, as a flag the main thread polls.
+
+    A signal handler runs on the main thread between two bytecodes, possibly while that
+    thread holds a lock: setting a threading.Event there deadlocks when the main thread was
+    inside that Event's own wait() (seen once in 14 SIGTERMs under load: the server hung,
+    health never turned NOT_SERVING). A handler that only assigns an attribute takes no lock.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handler(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+
+class ReloadRequests:
+    """SIGHUP, counted by the handler and served by the main thread's poll (no lock taken
+    in the handler, as for StopRequest)."""
+
+    def __init__(self, holder: RuleSetHolder) -> None:
+        self.holder = holder
+        self.pending = 0
+        self.served = 0
+
+    def handler(self, signum: int, frame: object) -> None:
+        self.pending += 1
+
+    def run_pending(self) -> None:
+        if self.pending != self.served:
+            self.served = self.pending
+            threading.Thread(target=self.holder.reload, name="nba-sighup-reload").start()
 
 
 def drain(running: Running, grace: float) -> float:
@@ -309,7 +351,9 @@ class Supervisor:
         self.ruleset = ruleset  # parsed by the parent, for the first workers only
         self.context = multiprocessing.get_context("fork")
         self.workers: list[multiprocessing.process.BaseProcess] = []
-        self.stopping = threading.Event()
+        self.stop = StopRequest()
+        self.forwards = 0  # SIGHUPs received, forwarded by the main loop
+        self._next_check = 0.0  # when the main loop next looks for dead workers
 
     def start_worker(
         self, ruleset: RuleSet | None = None
@@ -329,8 +373,8 @@ class Supervisor:
         # Handlers first: a SIGTERM while the workers start stops them, not this process
         # alone (which would leave them serving).
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.forward(signal.SIGHUP))
+            signal.signal(signum, self.stop.handler)
+        signal.signal(signal.SIGHUP, self._count_sighup)
         started = [self.start_worker(self.ruleset) for _ in range(self.count)]
         self.ruleset = None  # replacements read the files: the workers may have reloaded
         reports = []
@@ -342,12 +386,23 @@ class Supervisor:
                 return 1
             reports.append(report)
         self.workers = [p for p, _ in started]
-        if not self.stopping.is_set():
+        if not self.stop.requested:
             _log_ready(self.config, reports[0], self.count)
-        while not self.stopping.wait(0.5):
+        forwarded = 0
+        while not self.stop.requested:  # polled: see StopRequest
+            time.sleep(POLL_SECONDS)
+            if self.forwards != forwarded:
+                forwarded = self.forwards
+                self.forward(signal.SIGHUP)
+            if time.monotonic() < self._next_check:
+                continue
+            self._next_check = time.monotonic() + 0.5
             self.replace_dead()
         self.stop_all(self.workers)
         return 0
+
+    def _count_sighup(self, signum: int, frame: object) -> None:
+        self.forwards += 1  # a handler takes no lock (StopRequest): the main loop forwards
 
     def forward(self, signum: int) -> None:
         for process in self.workers:
