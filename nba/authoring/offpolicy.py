@@ -99,7 +99,8 @@ def first_action_probabilities(
 ) -> dict[str, float]:
     """pi(a | x): how often each action comes first under `decider` scoring with `model`
     (None: the decider's own scorer); see the module docstring."""
-    options = _eligible(decider, request, _session(decider, model, request, seed))
+    session = _session(decider, model, request, seed)
+    options = _eligible(decider, request, session)
     if not options:
         return {}
     if not any(p.share for _, p, _ in options):  # nothing drawn: one ranking
@@ -109,6 +110,13 @@ def first_action_probabilities(
     wins: Counter[str] = Counter()
     for _ in range(draws):
         wins[max(options, key=lambda o: o[1].draw(rng) * o[2])[0]] += 1
+    # The decision's own ranking (its seed's draws) is one more sample of the same policy:
+    # counted, the logged action's probability is never 0, and a policy judged on its own
+    # log gets weights of exactly 1.
+    if isinstance(session, AdaptiveScorer):
+        actions = decider.ruleset.actions
+        wins[max(options, key=lambda o: session.drawn(actions[o[0]]) * o[2])[0]] += 1
+        draws += 1
     return {action: n / draws for action, n in wins.items()}
 
 

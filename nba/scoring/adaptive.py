@@ -189,6 +189,10 @@ class AdaptiveScorer:
         )
         return propensity, learned
 
+    def drawn(self, action: Action) -> float:
+        """The propensity this decision uses for `action` (its own draw, by its seed)."""
+        return self._propensity(action, self.channel)[0]
+
     def distribution(self, action: Action) -> Propensity:
         """How this decision's propensity of `action` is chosen: what off-policy evaluation
         draws from to know how likely each ranking was."""
