@@ -100,7 +100,15 @@ def first_action_probabilities(
     """pi(a | x): how often each action comes first under `decider` scoring with `model`
     (None: the decider's own scorer); see the module docstring."""
     session = _session(decider, model, request, seed)
-    options = _eligible(decider, request, session)
+    return _probabilities(decider, session, _eligible(decider, request, session), draws, seed)
+
+
+Option = tuple[str, Propensity, float]  # action, how its propensity is chosen, the other factors
+
+
+def _probabilities(
+    decider: Decider, session: Scorer, options: list[Option], draws: int, seed: str
+) -> dict[str, float]:
     if not options:
         return {}
     if not any(p.share for _, p, _ in options):  # nothing drawn: one ranking
@@ -130,9 +138,7 @@ def _session(
     return base.session(seed, channel)
 
 
-def _eligible(
-    decider: Decider, request: DecisionRequest, scorer: Scorer
-) -> list[tuple[str, Propensity, float]]:
+def _eligible(decider: Decider, request: DecisionRequest, scorer: Scorer) -> list[Option]:
     """(action, how its propensity is chosen, weight x value x lever) of each candidate that
     consent and the policies let be shown first."""
     evaluation = decider.evaluator.full(request, scorer)
@@ -166,9 +172,12 @@ def evaluate(
         decider = logging if isinstance(logging, Decider) else logging[item.version]
         channel = "" if item.request.channel == OUTBOUND else item.request.channel
         model = ModelCache.fixed(channel, item.model) if item.model else logging_model
-        pi_log = first_action_probabilities(decider, item.request, model, draws, item.seed)
+        session = _session(decider, model, item.request, item.seed)
+        options = _eligible(decider, item.request, session)  # once: for pi_log and q
+        pi_log = _probabilities(decider, session, options, draws, item.seed)
         pi_new = first_action_probabilities(candidate, item.request, model, draws, item.seed)
-        q = _posterior_means(decider, item.request, model, item.seed)
+        # q(x, a): the logging model's expected accept rate, whatever exploration draws
+        q = {action: propensity.posterior_mean for action, propensity, _ in options}
         weights.append(pi_new.get(item.shown, 0.0) / max(pi_log.get(item.shown, 0.0), 1 / draws))
         rewards.append(item.reward)
         values.append(item.reward * item.value)
@@ -189,24 +198,6 @@ def evaluate(
         support=sum(1 for w in weights if w > 0),
         effective_size=sum(weights) ** 2 / sum(w * w for w in weights) if any(weights) else 0.0,
     )
-
-
-def _posterior_means(
-    decider: Decider, request: DecisionRequest, model: ModelCache | None, seed: str
-) -> dict[str, float]:
-    """q(x, a): the logging model's expected accept rate of each eligible action."""
-    session = _session(decider, model, request, seed)
-    if isinstance(session, AdaptiveScorer):
-        learning = decider.ruleset.learning
-        means = {}
-        for a, p, _ in _eligible(decider, request, session):
-            if a in learning:  # the posterior mean, whatever exploration draws
-                alpha, beta = (p.alpha, p.beta) if p.share else (0.0, 0.0)
-                means[a] = alpha / (alpha + beta) if alpha else p.fixed
-            else:
-                means[a] = p.fixed
-        return means
-    return {a: p.fixed for a, p, _ in _eligible(decider, request, session)}
 
 
 def _normal(terms: Sequence[float]) -> Estimate:

@@ -233,11 +233,9 @@ class Propensity:
         return self.fixed
 
     @property
-    def mean(self) -> float:
-        if not self.share:
-            return self.fixed
-        sampled = self.alpha / (self.alpha + self.beta)
-        return self.share * sampled + (1 - self.share) * self.fixed
+    def posterior_mean(self) -> float:
+        """The posterior's mean when drawn from, else the fixed propensity."""
+        return self.alpha / (self.alpha + self.beta) if self.share else self.fixed
 
 
 class HashStream(random.Random):
