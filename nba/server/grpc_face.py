@@ -124,6 +124,7 @@ def answer(
     metrics: Metrics,
 ) -> Response:
     started = time.perf_counter()
+    metrics.started("grpc", rpc)
     try:
         if isinstance(request, Undecodable):
             raise _undecodable(request, context)

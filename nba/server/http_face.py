@@ -193,6 +193,7 @@ class HttpFace:
         body = await request.body()
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        self.service.metrics.started("http", rpc.name)
         try:
             answer = await loop.run_in_executor(self.pool, self.respond, rpc, request, body, codec)
         except Exception as exc:  # every failure, expected or a bug, answers through the table

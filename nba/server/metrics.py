@@ -55,6 +55,9 @@ REJECTIONS = {
 class Metrics:
     """The hooks the server calls; this base class records nothing (NO_METRICS)."""
 
+    def started(self, transport: str, method: str) -> None:
+        """A face received a call (counted before it is worked on)."""
+
     def call(self, transport: str, method: str, code: str, seconds: float) -> None:
         """One call answered by a face, with its status code name."""
 
@@ -114,9 +117,11 @@ class PrometheusMetrics(Metrics):
         )
         self._rejected = Counter("nba_rejected_total", "Calls refused.", ["reason"])
 
+    def started(self, transport: str, method: str) -> None:
+        self._started.labels("unary", SERVICE, method, transport).inc()
+
     def call(self, transport: str, method: str, code: str, seconds: float) -> None:
         labels = ("unary", SERVICE, method, transport)
-        self._started.labels(*labels).inc()
         self._handled.labels(*labels, code).inc()
         self._handling.labels(*labels).observe(seconds)
         reason = REJECTIONS.get(code)
