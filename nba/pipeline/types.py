@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # types only: the rule-set model imports nothing of the pipeline
     from nba.errors import Location
     from nba.ruleset.ruleset import Action, Fallback, Rule
+    from nba.scoring import Scorer
 
 OUTBOUND = "outbound"  # the touchpoint channel of an outbound run (no inbound channel)
 
@@ -181,4 +182,4 @@ class Decision:
     fired: list[Rule] = field(default_factory=list)
     # The decision's scorer session (nba.scoring): its parameters() are what the scores
     # came from, for the decision log. None: not scored (the out-of-time fallback).
-    scorer: Any = None
+    scorer: Scorer | None = None
