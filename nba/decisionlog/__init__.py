@@ -74,6 +74,7 @@ class DecisionRecord:
     masked: dict[str, str] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     seed: str = ""
+    arms: dict[str, str] = field(default_factory=dict)  # experiment id -> arm
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

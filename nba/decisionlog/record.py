@@ -73,6 +73,7 @@ class RecordBuilder:
             # the touchpoint's channel) and its exploration seed (the decision id).
             model=model,
             seed=decision.decision_id if model else "",
+            arms=dict(decision.arms),
         )
 
     def customer(self, customer_id: str) -> str:

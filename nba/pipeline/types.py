@@ -183,3 +183,5 @@ class Decision:
     # The decision's scorer session (nba.scoring): its parameters() are what the scores
     # came from, for the decision log. None: not scored (the out-of-time fallback).
     scorer: Scorer | None = None
+    # Experiment id -> the arm this customer is in (nba/experiments); {}: no experiments.
+    arms: dict[str, str] = field(default_factory=dict)

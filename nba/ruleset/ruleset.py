@@ -169,6 +169,28 @@ class Learning:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """A volume constraint over all customers (`budgets:` in the rule files).
+
+    At most `limit` recommendations of the actions it covers (on `channel`, or any channel)
+    per calendar `window` in the rule set's time zone ("day", "week", "month") or in
+    "total"; `paced`: spread evenly over the window, so a daily budget is not spent by 9 am.
+    Counted atomically in the interaction store, shared by every worker and replica.
+    """
+
+    id: str
+    limit: int
+    window: str  # "day" | "week" | "month" | "total"
+    actions: frozenset[str]  # resolved from the author's actions and groups
+    channel: str | None
+    paced: bool
+    location: Location
+
+    def covers(self, action_id: str, channel: str) -> bool:
+        return action_id in self.actions and (self.channel is None or self.channel == channel)
+
+
+@dataclass(frozen=True, slots=True)
 class Policies:
     stored_consent: bool = False
     caps: tuple[Cap, ...] = ()
@@ -211,6 +233,7 @@ class RuleSet:
     files: tuple[str, ...]
     policies: Policies = Policies()
     learning: Mapping[str, Learning] = field(default_factory=dict)  # action id -> how; {}: static
+    budgets: tuple[Budget, ...] = ()
     attribute_locations: Mapping[str, Location] = field(default_factory=dict)
     channel_locations: Mapping[str, Location] = field(default_factory=dict)  # consent's file:line
     strata: tuple[tuple[int, ...], ...] = field(init=False)
