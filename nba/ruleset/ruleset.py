@@ -191,6 +191,33 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
+class Arm:
+    """One arm of an experiment: its share of the experiment's customers."""
+
+    id: str
+    share: float  # of the experiment's customers; an experiment's arms sum to 1
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A test declared in the rule files (`experiments:`), assigned by a documented hash of
+    (salt, experiment id, customer id) into buckets (nba/experiments). The universal control
+    group is the experiment UNIVERSAL_CONTROL, with arms "control" and "treated".
+    """
+
+    id: str
+    salt: str  # fixed: membership never reshuffles unless the author changes it
+    layer: str  # experiments of one layer are mutually exclusive
+    arms: tuple[Arm, ...]
+    control: str  # the arm every other arm is compared with (the champion)
+    location: Location
+
+
+UNIVERSAL_CONTROL = "universal_control"
+
+
+@dataclass(frozen=True, slots=True)
 class Policies:
     stored_consent: bool = False
     caps: tuple[Cap, ...] = ()
@@ -234,6 +261,7 @@ class RuleSet:
     policies: Policies = Policies()
     learning: Mapping[str, Learning] = field(default_factory=dict)  # action id -> how; {}: static
     budgets: tuple[Budget, ...] = ()
+    experiments: tuple[Experiment, ...] = ()
     attribute_locations: Mapping[str, Location] = field(default_factory=dict)
     channel_locations: Mapping[str, Location] = field(default_factory=dict)  # consent's file:line
     strata: tuple[tuple[int, ...], ...] = field(init=False)
