@@ -31,8 +31,8 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -43,6 +43,7 @@ __all__ = [
     "Clock",
     "Interaction",
     "InteractionStore",
+    "Shown",
     "StoreError",
     "interaction_key",
     "open_store",
@@ -58,6 +59,49 @@ SUPPORTED_SCHEMES = (
 
 Clock = Callable[[], float]
 """Returns the current unix time in seconds; injectable so retention can be tested."""
+
+MAX_SHOWN = 32  # decisions kept per customer for attributing outcomes (remember_shown)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What one decision showed a customer, for attributing their outcomes to it."""
+
+    customer_id: str
+    decision_id: str
+    at: float
+    actions: tuple[tuple[str, str], ...]  # (action id, channel) of each recommendation
+    payload: str  # opaque to the store: what the learner needs (attribution.py)
+
+    def showed(self, action_id: str, channel: str) -> bool:
+        return (action_id, channel) in self.actions
+
+    def encode(self) -> str:
+        return json.dumps(
+            [self.decision_id, self.at, [list(a) for a in self.actions], self.payload],
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, customer_id: str, text: str) -> Shown:
+        decision_id, at, actions, payload = json.loads(text)
+        return cls(customer_id, str(decision_id), float(at), _pairs(actions), str(payload))
+
+
+def _pairs(items: list[list[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(a), str(c)) for a, c in items)
+
+
+def latest_shown(
+    kept: Sequence[Shown], action_id: str, channel: str, decision_id: str
+) -> Shown | None:
+    """recall_shown over one customer's kept decisions, in any order (every backend's rule)."""
+    if decision_id:
+        for item in kept:
+            if item.decision_id == decision_id:
+                return item
+    showing = [k for k in kept if k.showed(action_id, channel)]
+    return max(showing, key=lambda k: k.at, default=None)
 
 
 def interaction_key(customer_id: str, action_id: str, channel: str, outcome: int, at: float) -> str:
@@ -143,6 +187,19 @@ class InteractionStore(Protocol):
     def counters(self, prefix: str = "") -> dict[str, float]:
         """Every counter whose name starts with ``prefix``, in one read: what a worker's
         model refresh reads every few seconds."""
+        ...
+
+    def remember_shown(self, shown: Sequence[Shown]) -> None:
+        """Keeps, per customer, what each decision showed and the payload an outcome of it
+        will need (nba/scoring/attribution.py): the customer's latest MAX_SHOWN decisions,
+        for the retention window. One round trip or transaction for the whole batch."""
+        ...
+
+    def recall_shown(
+        self, customer_id: str, action_id: str, channel: str, decision_id: str = ""
+    ) -> Shown | None:
+        """The decision `decision_id` of the customer, if kept; without an id (or when it
+        is not kept), the latest kept decision that showed the action on the channel."""
         ...
 
     def ping(self) -> None:

@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from nba.errors import StoreError
 from nba.pipeline.types import Interaction
-from nba.store import InteractionStore
+from nba.store import InteractionStore, Shown
 
 log = logging.getLogger("nba.store")
 
@@ -171,6 +171,17 @@ class GuardedStore:
 
     def counters(self, prefix: str = "") -> dict[str, float]:
         return self._call("counters", lambda: self.store.counters(prefix))
+
+    def remember_shown(self, shown: Sequence[Shown]) -> None:
+        self._call("remember_shown", lambda: self.store.remember_shown(shown))
+
+    def recall_shown(
+        self, customer_id: str, action_id: str, channel: str, decision_id: str = ""
+    ) -> Shown | None:
+        return self._call(
+            "recall_shown",
+            lambda: self.store.recall_shown(customer_id, action_id, channel, decision_id),
+        )
 
     @property
     def retention_seconds(self) -> float:

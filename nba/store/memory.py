@@ -11,17 +11,20 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from nba.pipeline.types import Interaction
 from nba.store import (
+    MAX_SHOWN,
     Clock,
     RetentionSetting,
+    Shown,
     check_customer_id,
     checked_consent,
     checked_increments,
+    latest_shown,
     prepared,
     retention_cutoff,
     sweep_cutoff,
@@ -71,6 +74,7 @@ class MemoryStore(RetentionSetting):
         self._counters: dict[str, float] = {}
         self._customers: dict[str, _History] = {}
         # customer -> channel -> (granted, at); apart from the histories, which retention empties
+        self._shown: dict[str, list[Shown]] = {}  # oldest first, at most MAX_SHOWN
         self._consent: dict[str, dict[str, tuple[bool, float]]] = {}
 
     @classmethod
@@ -142,6 +146,9 @@ class MemoryStore(RetentionSetting):
                     removed += history.trim(cutoff)
                     if not history.entries:
                         del self._customers[customer_id]
+        with self._lock:  # bounded per customer: one pass drops those gone quiet
+            for customer_id in [c for c, k in self._shown.items() if k[-1].at < cutoff]:
+                del self._shown[customer_id]
         return removed
 
     def add_to_counters(self, increments: Mapping[str, float]) -> None:
@@ -154,6 +161,24 @@ class MemoryStore(RetentionSetting):
         with self._lock:
             return {k: v for k, v in self._counters.items() if k.startswith(prefix)}
 
+    def remember_shown(self, shown: Sequence[Shown]) -> None:
+        with self._lock:
+            for item in shown:
+                check_customer_id(item.customer_id)
+                kept = self._shown.setdefault(item.customer_id, [])
+                kept.append(item)
+                kept.sort(key=lambda k: k.at)
+                del kept[:-MAX_SHOWN]
+
+    def recall_shown(
+        self, customer_id: str, action_id: str, channel: str, decision_id: str = ""
+    ) -> Shown | None:
+        check_customer_id(customer_id)
+        cutoff = retention_cutoff(self._clock, self._retention)
+        with self._lock:
+            kept = [k for k in self._shown.get(customer_id, ()) if k.at >= cutoff]
+        return latest_shown(kept, action_id, channel, decision_id)
+
     def ping(self) -> None:
         """Always reachable."""
 
@@ -161,6 +186,7 @@ class MemoryStore(RetentionSetting):
         with self._lock:
             self._customers.clear()
             self._consent.clear()
+            self._shown.clear()
 
     def _consent_of(self, customer_id: str) -> dict[str, bool]:
         """The customer's consent; the caller holds the lock."""

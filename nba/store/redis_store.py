@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -47,12 +47,15 @@ import redis.exceptions
 
 from nba.pipeline.types import Interaction
 from nba.store import (
+    MAX_SHOWN,
     Clock,
     RetentionSetting,
+    Shown,
     StoreError,
     check_customer_id,
     checked_consent,
     checked_increments,
+    latest_shown,
     prepared,
     redact_url,
     retention_cutoff,
@@ -117,6 +120,11 @@ def customer_keys(customer_id: str) -> tuple[str, str]:
     """The (entries, ids) keys of a customer; both hash-tagged with the whole customer id."""
     tag = _tag(customer_id)
     return f"{tag}:h", f"{tag}:ids"
+
+
+def shown_key(customer_id: str) -> str:
+    """What the customer's latest decisions showed (a zset by time), in their slot too."""
+    return f"{_tag(customer_id)}:shown"
 
 
 def consent_key(customer_id: str) -> str:
@@ -256,6 +264,35 @@ class RedisStore(RetentionSetting):
             stored = self._client.hgetall(COUNTERS_KEY)
         counters = self._decode("counters", COUNTERS_KEY, decode_counters, stored)
         return {name: value for name, value in counters.items() if name.startswith(prefix)}
+
+    def remember_shown(self, shown: Sequence[Shown]) -> None:
+        if not shown:
+            return
+        ttl_ms = max(1, math.ceil(self._retention * 1000))
+        pipeline = self._client.pipeline(transaction=False)  # a Cluster's spans slots
+        for item in shown:
+            check_customer_id(item.customer_id)
+            key = shown_key(item.customer_id)
+            pipeline.zadd(key, {item.encode(): item.at})
+            pipeline.zremrangebyrank(key, 0, -(MAX_SHOWN + 1))  # keeps the latest MAX_SHOWN
+            pipeline.pexpire(key, ttl_ms)
+        with self._errors("remember_shown"):
+            pipeline.execute()
+
+    def recall_shown(
+        self, customer_id: str, action_id: str, channel: str, decision_id: str = ""
+    ) -> Shown | None:
+        check_customer_id(customer_id)
+        cutoff = retention_cutoff(self._clock, self._retention)
+        key = shown_key(customer_id)
+        with self._errors("recall_shown"):
+            members = self._client.zrangebyscore(key, cutoff, "+inf")
+
+        def decode(members: list[str]) -> list[Shown]:
+            return [Shown.decode(customer_id, m) for m in members]
+
+        kept = self._decode("recall_shown", key, decode, members)
+        return latest_shown(kept, action_id, channel, decision_id)
 
     def consent(self, customer_id: str) -> dict[str, bool]:
         check_customer_id(customer_id)

@@ -31,19 +31,22 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from nba.pipeline.types import Interaction
 from nba.store import (
+    MAX_SHOWN,
     Clock,
     RetentionSetting,
+    Shown,
     StoreError,
     check_customer_id,
     checked_consent,
     checked_increments,
+    latest_shown,
     prepared,
     retention_cutoff,
     sweep_cutoff,
@@ -79,7 +82,23 @@ CREATE TABLE IF NOT EXISTS counters (
     name  TEXT NOT NULL PRIMARY KEY,
     value REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS shown (
+    customer_id TEXT NOT NULL,
+    decision_id TEXT NOT NULL,
+    at          REAL NOT NULL,
+    encoded     TEXT NOT NULL,
+    PRIMARY KEY (customer_id, decision_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS shown_customer_at ON shown (customer_id, at);
 """
+_REMEMBER = (
+    "INSERT OR REPLACE INTO shown (customer_id, decision_id, at, encoded) VALUES (?, ?, ?, ?)"
+)
+_KEEP_LATEST = """
+DELETE FROM shown WHERE customer_id = ? AND decision_id NOT IN
+    (SELECT decision_id FROM shown WHERE customer_id = ? ORDER BY at DESC LIMIT ?)
+"""
+_RECALL = "SELECT encoded FROM shown WHERE customer_id = ? AND at >= ?"
 _ADD_TO_COUNTER = """
 INSERT INTO counters (name, value) VALUES (?, ?)
 ON CONFLICT (name) DO UPDATE SET value = value + excluded.value
@@ -109,6 +128,10 @@ _CONSENT = "SELECT channel, granted FROM consent WHERE customer_id = ?"
 # The subquery walks the interactions_at index (which ends with rowid) and stops at the limit.
 _SWEEP = """
 DELETE FROM interactions WHERE rowid IN (SELECT rowid FROM interactions WHERE at < ? LIMIT ?)
+"""
+_SWEEP_SHOWN = """
+DELETE FROM shown WHERE (customer_id, decision_id) IN
+    (SELECT customer_id, decision_id FROM shown WHERE at < ? LIMIT ?)
 """
 
 
@@ -232,17 +255,45 @@ class SqliteStore(RetentionSetting):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
         cutoff = sweep_cutoff(self._clock, self._retention, now)
-        removed = 0
         with self._connection("sweep") as conn:
-            while True:
-                with self._write_lock:
-                    conn.execute("BEGIN IMMEDIATE")
-                    deleted = conn.execute(_SWEEP, (cutoff, batch_size)).rowcount
-                    conn.execute("COMMIT")
-                removed += deleted
-                if deleted < batch_size:
-                    return removed
-                time.sleep(0)  # let a thread queued on the write lock have it first
+            removed = self._sweep_batches(conn, _SWEEP, cutoff, batch_size)
+            self._sweep_batches(conn, _SWEEP_SHOWN, cutoff, batch_size)  # not interactions
+        return removed
+
+    def _sweep_batches(
+        self, conn: sqlite3.Connection, statement: str, cutoff: float, batch_size: int
+    ) -> int:
+        removed = 0
+        while True:
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                deleted = conn.execute(statement, (cutoff, batch_size)).rowcount
+                conn.execute("COMMIT")
+            removed += deleted
+            if deleted < batch_size:
+                return removed
+            time.sleep(0)  # let a thread queued on the write lock have it first
+
+    def remember_shown(self, shown: Sequence[Shown]) -> None:
+        rows = [(k.customer_id, k.decision_id, k.at, k.encode()) for k in shown]
+        for row in rows:
+            check_customer_id(row[0])
+        customers = sorted({row[0] for row in rows})
+        with self._write_lock, self._connection("remember_shown") as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_REMEMBER, rows)
+            conn.executemany(_KEEP_LATEST, [(c, c, MAX_SHOWN) for c in customers])
+            conn.execute("COMMIT")
+
+    def recall_shown(
+        self, customer_id: str, action_id: str, channel: str, decision_id: str = ""
+    ) -> Shown | None:
+        check_customer_id(customer_id)
+        cutoff = retention_cutoff(self._clock, self._retention)
+        with self._connection("recall_shown") as conn:
+            rows = conn.execute(_RECALL, (customer_id, cutoff)).fetchall()
+        kept = [Shown.decode(customer_id, encoded) for (encoded,) in rows]
+        return latest_shown(kept, action_id, channel, decision_id)
 
     def ping(self) -> None:
         with self._connection("ping") as conn:
