@@ -111,6 +111,7 @@ class Evaluator:
         # must start empty each time; the history pass over interactions is shared.
         policies = self.policies.prepare(request, history)
         engagement = engage(self.ruleset, fired, request.explain)
+        scorer = scorer.with_context(request.profile, engagement.segments)
         ranked, excluded = arbitrate(
             self.ruleset, scorer, request, engagement.candidates, policies, request.explain
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,9 @@ from nba.ruleset.model import (
     ActionSpec,
     ArbitrationSpec,
     AttributeSpec,
+    AttributeType,
     ChannelSpec,
+    ContextSpec,
     Engagement,
     FallbackSpec,
     Kind,
@@ -40,6 +42,7 @@ from nba.ruleset.model import (
     LearningSpec,
     NamedCondition,
     PoliciesSpec,
+    PredictorSpec,
     RuleSetMeta,
     RuleSpec,
     SegmentSpec,
@@ -55,8 +58,10 @@ from nba.ruleset.ruleset import (
     Cooldown,
     Fallback,
     Learning,
+    LearningContext,
     Lever,
     Policies,
+    Predictor,
     QuietHours,
     Rule,
     RuleSet,
@@ -433,6 +438,9 @@ class _Assembler:
         fallbacks = tuple(self.fallback(e, actions, channels) for e in merged.get("fallbacks", []))
         policies = self.policies(merged.get("policies"), channels, groups)
         learning = self.learning(merged.get("learning"), action_entries, groups)
+        learning_context = self.learning_context(
+            merged.get("learning"), attributes, frozenset(e.item.id for e in segment_entries)
+        )
         if self.errors:
             return None
         meta = merged["ruleset"].item if "ruleset" in merged else RuleSetMeta()
@@ -455,6 +463,7 @@ class _Assembler:
             files=files,
             policies=policies,
             learning=learning,
+            learning_context=learning_context if learning else None,
             attribute_locations={
                 k: e.doc.locate_key(e.path) for k, e in merged.get("profile", {}).items()
             },
@@ -711,6 +720,84 @@ class _Assembler:
             )
         return learned
 
+    def learning_context(
+        self, entry: Entry | None, attributes: Mapping[str, AttributeSpec], segments: frozenset[str]
+    ) -> LearningContext | None:
+        """`learning.context`: the segments or predictors propensities are learned per."""
+        if entry is None or entry.item.context is None:
+            return None
+        spec: ContextSpec = entry.item.context
+        for i, segment in enumerate(spec.segments):
+            self.known_segment(segment, segments, entry.at("context", "segments", i))
+        predictors = []
+        for i, item in enumerate(spec.predictors):
+            found = self.predictor(item, attributes, segments, entry.at("context", "predictors", i))
+            if found is not None:
+                predictors.append(found)
+        return LearningContext(
+            segments=spec.segments,
+            segment_feature=_feature("segment", spec.segments) if spec.segments else "",
+            predictors=tuple(predictors),
+            strength=float(spec.strength),
+        )
+
+    def known_segment(self, segment: str, segments: frozenset[str], at: Location) -> bool:
+        if segment in segments:
+            return True
+        self.error(
+            "unknown-segment",
+            f"unknown segment '{segment}'; expected a segment of segments.yaml",
+            at,
+            did_you_mean(segment, segments),
+        )
+        return False
+
+    def predictor(
+        self,
+        spec: PredictorSpec,
+        attributes: Mapping[str, AttributeSpec],
+        segments: frozenset[str],
+        at: Location,
+    ) -> Predictor | None:
+        """A predictor's bins: a segment's in / out, an enum's values, a number's cuts."""
+        if spec.segment is not None:
+            if not self.known_segment(spec.segment, segments, at):
+                return None
+            feature = _feature(f"segment.{spec.segment}", ())
+            return Predictor(feature, None, spec.segment, bin_labels=("missing", "out", "in"))
+        name = spec.attribute or ""
+        attribute = attributes.get(name)
+        if attribute is None:
+            self.error(
+                "unknown-attribute",
+                f"unknown profile attribute '{name}'; expected one declared in profile.yaml",
+                at,
+                did_you_mean(name, attributes),
+            )
+            return None
+        kind = attribute.type
+        if kind in (AttributeType.INT, AttributeType.NUMBER) and spec.bins:
+            cuts = tuple(float(c) for c in spec.bins)
+            labels: tuple[str, ...] = ("missing", f"< {spec.bins[0]}")
+            labels += tuple(f"{a} to {b}" for a, b in zip(spec.bins, spec.bins[1:], strict=False))
+            labels += (f">= {spec.bins[-1]}",)
+            return Predictor(_feature(name, cuts), name, None, cuts=cuts, bin_labels=labels)
+        if kind in (AttributeType.ENUM, AttributeType.BOOL) and not spec.bins:
+            values = attribute.values if kind is AttributeType.ENUM else ("false", "true")
+            labels = ("missing", *values)
+            return Predictor(_feature(name, values), name, None, values=values, bin_labels=labels)
+        expected = (
+            "`bins:` (ascending cut points) for a number attribute"
+            if kind in (AttributeType.INT, AttributeType.NUMBER)
+            else "an enum, bool or number (with `bins:`) attribute, or a segment"
+        )
+        self.error(
+            "predictor-bins",
+            f"predictor '{name}' is a {kind.value} attribute; expected {expected}",
+            at,
+        )
+        return None
+
     def policies(
         self, entry: Entry | None, channels: dict[str, ChannelSpec], groups: frozenset[str]
     ) -> Policies:
@@ -870,6 +957,12 @@ def _with(rule: Rule, **changes: Any) -> Rule:
     from dataclasses import replace
 
     return replace(rule, **changes)
+
+
+def _feature(name: str, definition: tuple[object, ...]) -> str:
+    """A predictor's name in the counters: its name and a digest of what its bins mean."""
+    digest = hashlib.blake2b(repr((name, definition)).encode(), digest_size=3).hexdigest()
+    return f"{name}~{digest}"
 
 
 def _identity(relative: str, content: bytes) -> str:

@@ -270,12 +270,55 @@ class LearningOverride(Strict):
         return self
 
 
+class PredictorSpec(Strict):
+    """One predictor of the contextual model: a profile attribute (binned) or a segment."""
+
+    attribute: Id | None = None
+    segment: Id | None = None
+    # Cut points of a number attribute, ascending: [25, 40] makes bins <25, 25-40, >=40.
+    bins: tuple[StrictInt | StrictFloat, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PredictorSpec:
+        if (self.attribute is None) == (self.segment is None):
+            raise ValueError("expected exactly one of `attribute:` or `segment:`")
+        if self.bins is not None:
+            if self.segment is not None:
+                raise ValueError("a segment is in or out: `bins:` is for number attributes")
+            if not self.bins or list(self.bins) != sorted(set(self.bins)):
+                raise ValueError("expected `bins:` as ascending cut points, e.g. [25, 40, 65]")
+        return self
+
+
+class ContextSpec(Strict):
+    """`learning.context`: propensities per customer context, not one per action and channel.
+
+    `segments`: a Beta posterior per segment (the first listed that the customer is in),
+    shrunk towards the action's. `predictors`: naive Bayes over binned predictors,
+    calibrated (nba/scoring/context.py). One or the other.
+    """
+
+    segments: tuple[Id, ...] = ()
+    predictors: tuple[PredictorSpec, ...] = ()
+    strength: Annotated[StrictInt | StrictFloat, Field(gt=0, le=100000)] = 20
+
+    @model_validator(mode="after")
+    def _one_model(self) -> ContextSpec:
+        if bool(self.segments) == bool(self.predictors):
+            raise ValueError(
+                "expected one of `segments:` (a posterior per segment) or `predictors:`"
+                " (naive Bayes); a segment can be a predictor: `- segment: affluent`"
+            )
+        return self
+
+
 class LearningSpec(LearningOverride):
     """`learning:` in ruleset.yaml: adaptive propensity, on for every action unless off."""
 
     half_life: Duration = "30d"
     maturity: MaturitySpec = MaturitySpec()
     groups: dict[Id, LearningOverride] = {}
+    context: ContextSpec | None = None
 
 
 class ActionSpec(Strict):

@@ -169,6 +169,37 @@ class Learning:
 
 
 @dataclass(frozen=True, slots=True)
+class Predictor:
+    """One predictor of the contextual model, and how a customer falls into its bins.
+
+    `feature` names it in the store's counters, with a digest of its definition: changing
+    its bins starts its evidence afresh rather than mixing bins that mean other things.
+    Bin "0" is "missing" (an attribute not sent); the rest are numbered from 1.
+    """
+
+    feature: str
+    attribute: str | None  # a profile attribute, or
+    segment: str | None  # a segment (bins "1" out, "2" in)
+    cuts: tuple[float, ...] = ()  # a number attribute's cut points
+    values: tuple[str, ...] = ()  # an enum attribute's values, one bin each
+    bin_labels: tuple[str, ...] = ()  # what each bin means, for `nba models`
+
+
+@dataclass(frozen=True, slots=True)
+class LearningContext:
+    """`learning.context`: per-segment posteriors, or naive Bayes on predictors."""
+
+    segments: tuple[str, ...] = ()  # per-segment model: the first listed the customer is in
+    segment_feature: str = ""  # its counters' name, with a digest of the list
+    predictors: tuple[Predictor, ...] = ()
+    strength: float = 20.0  # pseudo-observations pulling a context towards the action
+
+    @property
+    def model(self) -> str:
+        return "segment" if self.segments else "naive_bayes"
+
+
+@dataclass(frozen=True, slots=True)
 class Budget:
     """A volume constraint over all customers (`budgets:` in the rule files).
 
@@ -260,6 +291,7 @@ class RuleSet:
     files: tuple[str, ...]
     policies: Policies = Policies()
     learning: Mapping[str, Learning] = field(default_factory=dict)  # action id -> how; {}: static
+    learning_context: LearningContext | None = None  # None: per action and channel
     budgets: tuple[Budget, ...] = ()
     experiments: tuple[Experiment, ...] = ()
     attribute_locations: Mapping[str, Location] = field(default_factory=dict)

@@ -23,7 +23,8 @@ sample), and `generation` changes with the snapshot, so top-k recomputes chunk b
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nba.pipeline.types import Candidate, Scored
 from nba.ruleset.ruleset import Action, RuleSet
@@ -55,6 +56,16 @@ class Scorer(Protocol):
         """What this decision's learned scores came from, per action ([positives,
         failures] of the evidence it read): for the decision log, so a replay can score
         again exactly. {} for a scorer that learns nothing."""
+        ...
+
+    def with_context(self, profile: Mapping[str, Any], segments: Collection[str]) -> Scorer:
+        """This decision's scorer once its segments are known: a contextual model's
+        (learning.context) scores in the customer's bins; any other returns itself."""
+        ...
+
+    def attribution(self) -> dict[str, Any]:
+        """What an outcome of this decision should count in (nba/scoring/attribution.py):
+        the decision's bins and score bins; {} when nothing is learned per context."""
         ...
 
     def session(self, seed: str, channel: str = "") -> Scorer:

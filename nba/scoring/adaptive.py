@@ -34,13 +34,30 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from nba.pipeline.types import Candidate, Learned, Scored
-from nba.ruleset.ruleset import Action, Learning, RuleSet
-from nba.scoring.evidence import PREFIX, Evidence, read_evidence
+from nba.ruleset.ruleset import Action, Learning, LearningContext, RuleSet
+from nba.scoring.context import (
+    ContextPosterior,
+    Features,
+    features_of,
+    naive_bayes_posterior,
+    segment_posterior,
+)
+from nba.scoring.evidence import (
+    CONTEXT_PREFIX,
+    PREFIX,
+    Evidence,
+    read_context_evidence,
+    read_evidence,
+)
 from nba.store import Clock, InteractionStore, StoreError
+
+if TYPE_CHECKING:
+    from nba.scoring import Scorer
 
 log = logging.getLogger("nba.scoring")
 
@@ -60,10 +77,11 @@ class ModelCache:
         self.store = store
         self.refresh_seconds = refresh_seconds
         self.clock = clock
-        # (generation, evidence), swapped whole on every refresh: a decision reads one
-        # snapshot throughout, so its top-k bounds and its scores agree.
-        self.snapshot: tuple[int, Mapping[tuple[str, str], Evidence]] = (0, {})
+        # Swapped whole on every refresh: a decision reads one snapshot throughout, so its
+        # top-k bounds and its scores agree.
+        self.snapshot = ModelSnapshot(0, {}, {})
         self._half_lives: frozenset[int] = frozenset()
+        self._contextual = False
 
     def follow(self, ruleset: RuleSet) -> None:
         """Also read the half-lives this rule set learns with (on every load), and refresh.
@@ -72,19 +90,22 @@ class ModelCache:
         leaves the serving set's evidence in the snapshot.
         """
         self._half_lives |= {x.half_life_seconds for x in ruleset.learning.values()}
+        self._contextual |= ruleset.learning_context is not None
         self.refresh()
 
     @property
     def generation(self) -> int:
-        return self.snapshot[0]
+        return self.snapshot.generation
 
     @classmethod
     def fixed(cls, channel: str, parameters: Mapping[str, Sequence[float]]) -> ModelCache:
         """A model that never refreshes, holding logged parameters (AdaptiveScorer.parameters)
-        as the evidence of `channel`: what a replay scores with."""
+        as the evidence of `channel`: what a replay scores with. A contextual decision's
+        parameters also carry the posterior (alpha, beta) its context gave each action."""
         cache = cls(None)
         evidence = {(a, channel): Evidence(0.0, p[0], p[1]) for a, p in parameters.items()}
-        cache.snapshot = (1, evidence)
+        posteriors = {a: (p[2], p[3]) for a, p in parameters.items() if len(p) == 4}
+        cache.snapshot = ModelSnapshot(1, evidence, {}, posteriors)
         return cache
 
     def refresh(self) -> None:
@@ -93,22 +114,44 @@ class ModelCache:
             return
         try:
             counters = self.store.counters(PREFIX)
+            context = self.store.counters(CONTEXT_PREFIX) if self._contextual else {}
         except StoreError as exc:
             log.warning("learned models not refreshed (the last copy stays): %s", exc)
             return
-        evidence = read_evidence(counters, self.clock(), self._half_lives)
-        self.snapshot = (self.snapshot[0] + 1, evidence)
+        now = self.clock()
+        self.snapshot = ModelSnapshot(
+            self.snapshot.generation + 1,
+            read_evidence(counters, now, self._half_lives),
+            read_context_evidence(context, now, self._half_lives) if context else {},
+        )
 
     def refresh_forever(self, stopped: threading.Event) -> None:
         while not stopped.wait(self.refresh_seconds):
             self.refresh()
 
 
+@dataclass(frozen=True, slots=True)
+class ModelSnapshot:
+    """The learned evidence as of one refresh."""
+
+    generation: int
+    evidence: Mapping[tuple[str, str], Evidence]  # (action, channel)
+    context: Mapping[tuple[str, ...], Evidence]  # (action, channel, feature, bin)
+    # A replay's logged posteriors (ModelCache.fixed): action -> (alpha, beta), as scored.
+    posteriors: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
 class AdaptiveScorer:
     """The Scorer for rule sets with `learning` (see the module docstring)."""
 
     def __init__(
-        self, ruleset: RuleSet, cache: ModelCache, seed: str = "", channel: str = ""
+        self,
+        ruleset: RuleSet,
+        cache: ModelCache,
+        seed: str = "",
+        channel: str = "",
+        snapshot: ModelSnapshot | None = None,
+        features: Features = (),
     ) -> None:
         self.ruleset = ruleset
         self.cache = cache
@@ -116,21 +159,51 @@ class AdaptiveScorer:
         # The channel whose evidence scores every candidate: the touchpoint's, known
         # before arbitration places a candidate (ranking and reported score must agree).
         self.channel = channel
-        self.generation, self._evidence = cache.snapshot
+        self.snapshot = snapshot or cache.snapshot
+        self.generation = self.snapshot.generation
+        self._evidence = self.snapshot.evidence
         self._lever: Mapping[str, float] = ruleset.lever_factor
         self._learning: Mapping[str, Learning] = ruleset.learning
+        self._context: LearningContext | None = ruleset.learning_context
+        self.features = features  # the decision's bins (learning.context), once known
+        self._in_context: AdaptiveScorer | None = None
         # Each action is drawn once per decision: ranking (total) and the response (score)
         # ask twice, and top-k's passes ask again.
         self._drawn: dict[str, tuple[float, Learned | None]] = {}
+        self._posteriors: dict[str, ContextPosterior] = {}  # contextual, per action
 
     def parameters(self) -> dict[str, list[float]]:
         found = (self._evidence.get((a, self.channel), NO_EVIDENCE) for a in self._learning)
-        return {a: [e.positives, e.failures] for a, e in zip(self._learning, found, strict=True)}
+        parameters = {
+            a: [e.positives, e.failures] for a, e in zip(self._learning, found, strict=True)
+        }
+        for action_id, posterior in self._posteriors.items():
+            parameters[action_id] += [posterior.alpha, posterior.beta]
+        return parameters
+
+    def attribution(self) -> dict[str, Any]:
+        """What an outcome of this decision counts in (attribution.py): its bins, and per
+        action the score bin naive Bayes placed it in. {} without learning.context."""
+        if not self.features:
+            return {}
+        bins = {a: p.score_bin for a, p in self._posteriors.items() if p.score_bin}
+        return {"features": [list(f) for f in self.features], "score_bins": bins}
 
     def session(self, seed: str, channel: str = "") -> AdaptiveScorer:
         """This decision's scorer: the cache's current snapshot, sampling with `seed`, the
         evidence of `channel` ("": over all channels)."""
         return AdaptiveScorer(self.ruleset, self.cache, seed, channel)
+
+    def with_context(self, profile: Mapping[str, Any], segments: Collection[str]) -> Scorer:
+        """The session for this decision's context (its bins), on the same snapshot."""
+        if self._context is None:
+            return self
+        if self._in_context is None:  # top-k asks once per pass; the context is the same
+            features = features_of(self._context, profile, segments)
+            self._in_context = AdaptiveScorer(
+                self.ruleset, self.cache, self.seed, self.channel, self.snapshot, features
+            )
+        return self._in_context
 
     def total(self, candidate: Candidate) -> float:
         action = candidate.action
@@ -148,8 +221,10 @@ class AdaptiveScorer:
         learning = self._learning.get(action.id)
         if learning is None:
             propensity = action.propensity
-        elif learning.explore:
-            propensity = 1.0  # a Thompson draw may reach any value below 1
+        elif learning.explore or self._context is not None:
+            # A Thompson draw may reach any value below 1; a context's posterior, known
+            # only once the decision's bins are, may be as high as its evidence says.
+            propensity = 1.0
         else:
             channels = (*action.channels, "")  # "": over all channels
             means = [self._posterior(action, c, learning)[2] for c in channels]
@@ -210,11 +285,30 @@ class AdaptiveScorer:
         self, action: Action, channel: str, learning: Learning
     ) -> tuple[float, float, float, Evidence]:
         evidence = self._evidence.get((action.id, channel), NO_EVIDENCE)
+        logged = self.snapshot.posteriors.get(action.id)
+        if logged is not None:  # a replay: the posterior the decision's context gave
+            return logged[0], logged[1], logged[0] / (logged[0] + logged[1]), evidence
         strength = learning.prior_strength
         alpha = strength * action.propensity + evidence.positives
         # A prior of 1 with no failures would make beta 0, which Beta(alpha, beta) refuses.
         beta = max(strength * (1.0 - action.propensity) + evidence.failures, 1e-9)
+        if self.features and self._context is not None:
+            posterior = self._contextual(action.id, channel, alpha / (alpha + beta))
+            return posterior.alpha, posterior.beta, posterior.mean, evidence
         return alpha, beta, alpha / (alpha + beta), evidence
+
+    def _contextual(self, action_id: str, channel: str, mu: float) -> ContextPosterior:
+        """The action's posterior in this decision's context (context.py)."""
+        found = self._posteriors.get(action_id)
+        if found is None:
+            context = self._context
+            assert context is not None
+            model = segment_posterior if context.segments else naive_bayes_posterior
+            found = model(
+                self.snapshot.context, (action_id, channel), self.features, mu, context.strength
+            )
+            self._posteriors[action_id] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,11 @@ an outcome adds to its own era's counter, and a reader sums the current era and 
 one before (older eras weigh less than 2^-512 and are ignored).
 
     counter name: "m|<half-life seconds>|<era>|<action>|<channel>|<i, p or n>"
+
+A rule set with `learning.context` (context.py) also counts each outcome in the bins of
+the decision that showed the action, one counter per (feature, bin):
+
+    "c|<half-life seconds>|<era>|<action>|<channel>|<feature>|<bin>|<i, p or n>"
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from nba.pipeline.types import Interaction
 from nba.ruleset.ruleset import Learning
 
 PREFIX = "m|"
+CONTEXT_PREFIX = "c|"
 EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 ERA_HALF_LIVES = 512  # 2^512 ~ 1e154: far from float's limit
 
@@ -95,15 +101,55 @@ def increments(learning: Learning, interaction: Interaction) -> dict[str, float]
     return {name: weight(interaction.at, half_life, era)}
 
 
+def context_increments(
+    learning: Learning, interaction: Interaction, features: Iterable[tuple[str, str]]
+) -> dict[str, float]:
+    """What one outcome adds to the counters of the bins it is attributed to."""
+    plain = increments(learning, interaction)
+    if not plain:
+        return {}
+    ((name, amount),) = plain.items()
+    head, kind = name[len(PREFIX) :].rsplit("|", 1)  # "<hl>|<era>|<action>|<channel>"
+    return {f"{CONTEXT_PREFIX}{head}|{f}|{b}|{kind}": amount for f, b in features}
+
+
 def read_evidence(
     counters: Mapping[str, float], now: float, half_lives: Iterable[int]
 ) -> dict[tuple[str, str], Evidence]:
     """(action, channel) -> Evidence as of `now`, from the counters of those half-lives."""
-    sums: dict[str, dict[tuple[str, str], float]] = {"i": {}, "p": {}, "n": {}}
+    sums = _decayed_sums(counters, now, half_lives, "m", 6)
+    for target in sums.values():  # (action, ""): over all its channels
+        for (action_id, _), total in list(target.items()):
+            target[(action_id, "")] = target.get((action_id, ""), 0.0) + total
+    return _evidence(sums)  # type: ignore[return-value]  # keys of 2 parts, as asked
+
+
+def read_context_evidence(
+    counters: Mapping[str, float], now: float, half_lives: Iterable[int]
+) -> dict[tuple[str, ...], Evidence]:
+    """(action, channel, feature, bin) -> Evidence as of `now`, with channel "" summing the
+    channels and bin TOTAL ("*") summing a feature's bins (naive Bayes' per-class totals)."""
+    sums = _decayed_sums(counters, now, half_lives, "c", 8)
+    for target in sums.values():
+        for (action_id, channel, feature, bin_), total in list(target.items()):
+            for key in (
+                (action_id, "", feature, bin_),
+                (action_id, channel, feature, "*"),
+                (action_id, "", feature, "*"),
+            ):
+                target[key] = target.get(key, 0.0) + total
+    return _evidence(sums)
+
+
+def _decayed_sums(
+    counters: Mapping[str, float], now: float, half_lives: Iterable[int], family: str, size: int
+) -> dict[str, dict[tuple[str, ...], float]]:
+    """Per kind (i, p, n): the decayed sum of each counter of `family`, by the name's key."""
+    sums: dict[str, dict[tuple[str, ...], float]] = {"i": {}, "p": {}, "n": {}}
     wanted = set(half_lives)
     for name, total in counters.items():
         parts = name.split("|")
-        if len(parts) != 6 or parts[0] != "m" or parts[5] not in sums:
+        if len(parts) != size or parts[0] != family or parts[-1] not in sums:
             continue
         try:
             half_life, era = int(parts[1]), int(parts[2])
@@ -114,12 +160,13 @@ def read_evidence(
         current = era_of(now, half_life)
         if era not in (current, current - 1):
             continue  # older than 512 half-lives: weighs nothing
-        key = (parts[3], parts[4])
-        target = sums[parts[5]]
+        key = tuple(parts[3:-1])
+        target = sums[parts[-1]]
         target[key] = target.get(key, 0.0) + total * _decay(now, half_life, era)
-    for target in sums.values():  # (action, ""): over all its channels
-        for (action_id, _), total in list(target.items()):
-            target[(action_id, "")] = target.get((action_id, ""), 0.0) + total
+    return sums
+
+
+def _evidence(sums: dict[str, dict[tuple[str, ...], float]]) -> dict[tuple[str, ...], Evidence]:
     impressions, positives, negatives = sums["i"], sums["p"], sums["n"]
     keys = impressions.keys() | positives.keys() | negatives.keys()
     return {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from nba.pipeline.types import Candidate, Scored
 from nba.ruleset.ruleset import Action, RuleSet
@@ -31,6 +32,12 @@ class StaticScorer:
 
     def session(self, seed: str, channel: str = "") -> StaticScorer:
         return self  # nothing to sample, nothing that moves
+
+    def with_context(self, profile: Mapping[str, Any], segments: Collection[str]) -> StaticScorer:
+        return self  # the same for every customer
+
+    def attribution(self) -> dict[str, Any]:
+        return {}
 
     def upper_bound(self, action: Action) -> float:
         # Exact, not loose: x * 1.0 == x in floating point, so this is total() at weight 1.
