@@ -196,6 +196,7 @@ def serve_one(
     if http is not None:
         http.stop(left)  # drains beside the gRPC server's grace, not after it
     stopping_grpc.wait()
+    running.service.close()
     if recorder is not None:  # every call has finished: what is queued is all there is
         recorder.close()
     holder.close()

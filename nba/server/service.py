@@ -31,6 +31,9 @@ Where the next pieces plug in, so that every transport gets them at once:
   recommendations, exclusions and calls in flight.
 - the decision log (nba/decisionlog/writer.py): with `--decision-log`, `decide` hands each
   Decision to the recorder, which only enqueues it; a thread of its own writes it.
+- attribution (nba/scoring/attribution.py): with a store, `decide` also hands each
+  decision to the ShownRecorder, which keeps (off the decision path) what a contextual
+  decision showed and in which bins; `record_outcome` counts the outcome in those bins.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from nba.errors import DeadlineExceededError, EngineError, NotConfiguredError
 from nba.pipeline.validate import consent_update, outcome_record
+from nba.scoring.attribution import ShownRecorder, outcome_increments
 from nba.scoring.evidence import increments as evidence_increments
 from nba.server import NO_STORE
 from nba.server.auth import Authenticator, OpenDoor, Scope, require
@@ -126,6 +130,14 @@ class DecisionService:
         self.decision_log = decision_log  # --decision-log: queued, written on its own thread
         # Set on SIGTERM: readiness answers "shutting down" while calls in flight finish.
         self.draining = threading.Event()
+        # What contextual decisions showed, for their outcomes (a thread once one does).
+        store = holder.store
+        self.shown = None if store is None else ShownRecorder(store)
+
+    def close(self) -> None:
+        """Write what is still queued (at shutdown, once no call is in flight)."""
+        if self.shown is not None:
+            self.shown.close()
 
     @property
     def store(self) -> InteractionStore:
@@ -147,6 +159,8 @@ class DecisionService:
         self.metrics.decided(decision)
         if self.decision_log is not None:
             self.decision_log.submit(decision)
+        if self.shown is not None:
+            self.shown.submit(decision)
         return response
 
     @admits(Scope.RECORD)
@@ -155,7 +169,8 @@ class DecisionService:
     ) -> pb.RecordOutcomeResponse:
         """Store what the customer did with an action, once per interaction id; when the
         action learns its propensity, add the outcome to its evidence (once: a retry that
-        records nothing adds nothing)."""
+        records nothing adds nothing), and with learning.context to the evidence of the
+        bins the decision that showed it was scored in."""
         store = self.store
         with self.holder.lease() as decider:  # channels are checked against these rules
             ruleset = decider.ruleset
@@ -164,7 +179,9 @@ class DecisionService:
         recorded = store.record(customer_id, interaction)
         learning = ruleset.learning.get(interaction.action_id)
         if recorded and learning is not None:
-            store.add_to_counters(evidence_increments(learning, interaction))
+            counters = evidence_increments(learning, interaction)
+            counters |= outcome_increments(store, ruleset, learning, customer_id, interaction)
+            store.add_to_counters(counters)  # one atomic update: both or neither
         return pb.RecordOutcomeResponse(
             recorded=recorded, interaction_id=interaction.interaction_id
         )
