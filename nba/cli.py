@@ -1141,6 +1141,41 @@ def _print_replay(result: Replay) -> None:
         out.print(f"  {line}", markup=False)
 
 
+@app.command("models")
+def models_command(
+    store: Annotated[str, typer.Option(help="The interaction store the servers learn in.")],
+    rules: RulesDir = Path("rules"),
+    format: FormatOption = Format.TEXT,
+) -> None:
+    """What each action has learned: prior, evidence, posterior mean, maturity, and with
+    learning.context each predictor's bins and AUC."""
+    from dataclasses import asdict
+
+    from nba.authoring.models import models
+
+    ruleset = _ruleset(rules)
+    if not ruleset.learning:
+        raise CommandError(f"{rules}: the rule set learns nothing (no `learning:` section)")
+    found = models(ruleset, _model(store, ruleset).snapshot)
+    if format == Format.JSON:
+        out.print(json.dumps([asdict(m) for m in found], indent=2), markup=False)
+        return
+    for model in found:
+        mature = "mature" if model.mature else "immature"
+        out.print(
+            f"{model.action_id}: prior {model.prior:g} x {model.prior_strength:g}, "
+            f"{model.positives:.1f} positives, {model.failures:.1f} failures, "
+            f"mean {model.posterior_mean:.4f}, {mature}",
+            markup=False,
+        )
+        for predictor in model.predictors:
+            bins = ", ".join(
+                f"{b.label} {b.positives:.0f}/{b.positives + b.failures:.0f}"
+                for b in predictor.bins
+            )
+            out.print(f"  {predictor.name}: AUC {predictor.auc:.2f} | {bins}", markup=False)
+
+
 # ---------------------------------------------------------------------------- decide
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -369,3 +372,44 @@ def test_consent_is_never_violated_with_contextual_exploration(message: pb.Decid
         elif spec.marketing_consent == "opt_out":
             assert consent.get(rec.channel) is not False, rec
     assert all(math.isfinite(r.score) for r in response.recommendations)
+
+
+# --- nba models ----------------------------------------------------------------------------
+
+
+def test_nba_models_shows_each_predictors_bins_and_auc(tmp_path: Path) -> None:
+    """Accepts only from the under-25s: age separates them (AUC 1), employment cannot."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    store = open_store(url, retention_seconds=86400)
+    service = served(tmp_path / "rules", PREDICTORS, store)
+    action_id = ""
+    for n, age in enumerate([20, 22, 70, 75] * 3):
+        message = example("web_prospect_homepage.json")
+        message.customer_id = f"c-{n}"
+        message.profile["age"] = age
+        response = service.decide(message)
+        if not action_id:
+            action_id = next(
+                r.action_id for r in response.recommendations if r.components.HasField("learned")
+            )
+        assert service.shown is not None
+        service.shown.drain()
+        record = outcome(response, action_id, 3 if age < 25 else 5, with_id=True)
+        record.customer_id = message.customer_id
+        service.record_outcome(record)
+    service.close()
+    command = ["models", "--store", url, "--rules", str(tmp_path / "rules"), "--format", "json"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "nba", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    model = next(m for m in json.loads(shown.stdout) if m["action_id"] == action_id)
+    assert model["positives"] == pytest.approx(6, rel=1e-3)
+    age, employment, _ = model["predictors"]
+    assert age["name"] == "age" and age["auc"] == pytest.approx(1.0)
+    assert employment["auc"] == pytest.approx(0.5)  # everyone is employed
+    young = next(b for b in age["bins"] if b["label"] == "< 25")
+    assert young["positives"] == pytest.approx(6, rel=1e-3) and young["failures"] < 1e-6
