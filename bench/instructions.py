@@ -1,6 +1,7 @@
 """CPU instructions per decision, counted by valgrind's callgrind.
 
-    python -m bench.instructions [--calls 200,1200] [--history 20] [--explain [on|off]] [--learning]
+    python -m bench.instructions [--calls 200,1200] [--history 20] [--explain [on|off]]
+        [--learning [mean|thompson|context]]
 
 Why instructions: absolute times on the shared 2-core VM this runs on move by ±30%
 between runs, so a 5% gain or loss is invisible in microseconds. The number of
@@ -62,6 +63,17 @@ WORKLOADS = {
     "on": Workload("+{h} interactions, explain on", True),
     "mean": Workload("+{h} interactions, learning (posterior mean)", False, "mean"),
     "thompson": Workload("+{h} interactions, learning (Thompson sampling)", False, "thompson"),
+    "segment": Workload("+{h} interactions, Thompson, a Beta per segment", False, "segment"),
+    "bayes": Workload("+{h} interactions, Thompson, naive Bayes on 3 predictors", False, "bayes"),
+}
+# learning.context for the contextual workloads (--learning context), and the bins their
+# evidence is put in (every bin of the first predictor, the segment model's one feature).
+CONTEXTS = {
+    "segment": "  context: {segments: [affluent, digital_native, student_customer]}\n",
+    "bayes": (
+        "  context:\n    predictors:\n      - {attribute: age, bins: [25, 40, 60]}\n"
+        "      - {attribute: employment}\n      - {segment: affluent}\n"
+    ),
 }
 
 
@@ -129,23 +141,36 @@ def _learning(ruleset: Any, exploration: str) -> tuple[Any, Any]:
     from nba.pipeline.types import Interaction
     from nba.ruleset.loader import load_documents
     from nba.scoring.adaptive import ModelCache
-    from nba.scoring.evidence import increments
+    from nba.scoring.evidence import context_increments, increments
     from nba.store import open_store
 
-    if exploration == "thompson":
+    if exploration != "mean":
         texts = [(p, (RULES_DIR / p).read_text()) for p in ruleset.files]
-        swapped = [(p, t.replace('exploration: "off"', "exploration: thompson")) for p, t in texts]
+        new = "exploration: thompson\n" + CONTEXTS.get(exploration, "")
+        swapped = [(p, t.replace('exploration: "off"\n', new)) for p, t in texts]
         ruleset = load_documents(swapped)
     store = open_store("memory://", retention_seconds=86400)
     now = time.time()
+    bins = _evidence_bins(ruleset)
     for action_id, how in ruleset.learning.items():
         for channel in ruleset.actions[action_id].channels:
             for outcome, n in ((1, 200), (2, 10)):
                 item = Interaction(action_id, channel, outcome, now - 3600)
-                store.add_to_counters({k: v * n for k, v in increments(how, item).items()})
+                added = increments(how, item) | context_increments(how, item, bins)
+                store.add_to_counters({k: v * n for k, v in added.items()})
     model = ModelCache(store, refresh_seconds=3600)
     model.follow(ruleset)
     return ruleset, model
+
+
+def _evidence_bins(ruleset: Any) -> list[tuple[str, str]]:
+    """Bins of the context to put evidence in: each bin of every predictor."""
+    context = ruleset.learning_context
+    if context is None:
+        return []
+    if context.segments:
+        return [(context.segment_feature, s) for s in context.segments]
+    return [(p.feature, str(b)) for p in context.predictors for b in range(len(p.bin_labels))]
 
 
 # ---------------------------------------------------------------------------- parent
@@ -246,8 +271,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         nargs="?",
         const="both",
         default="off",
-        choices=("off", "both", "mean", "thompson"),
-        help="also count the adaptive scorer: posterior mean, Thompson sampling, or both",
+        choices=("off", "both", "mean", "thompson", "context", "segment", "bayes"),
+        help="also count the adaptive scorer: posterior mean, Thompson sampling, or both;"
+        " context: Thompson with a Beta per segment and with naive Bayes",
     )
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at a time")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -258,7 +284,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.monotonic()
     workloads: tuple[str, ...] = ("off", "on") if args.explain == "both" else (args.explain,)
     if args.learning != "off":
-        workloads += ("mean", "thompson") if args.learning == "both" else (args.learning,)
+        workloads += {"both": ("mean", "thompson"), "context": ("segment", "bayes")}.get(
+            args.learning, (args.learning,)
+        )
     run(args.calls, args.history, workloads, args.jobs)
     show(f"\nmachine: {machine()}")
     show(f"command: {command_line()}")
