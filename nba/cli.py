@@ -47,6 +47,12 @@ class Format(StrEnum):
     JSON = "json"
 
 
+class ReportFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    HTML = "html"
+
+
 class CommandError(Exception):
     """What stops a command, said once for both formats.
 
@@ -1139,6 +1145,87 @@ def _print_replay(result: Replay) -> None:
     out.print(f"{head}: differs", markup=False)
     for line in result.differences:
         out.print(f"  {line}", markup=False)
+
+
+@app.command("report")
+def report_command(
+    log: Annotated[Path, typer.Option("--log", help="The --decision-log directory of the server.")],
+    store: Annotated[str, typer.Option(help="The interaction store outcomes are recorded in.")],
+    rules: RulesDir = Path("rules"),
+    format: Annotated[
+        ReportFormat, typer.Option("--format", help="text, json, or html (a page with charts).")
+    ] = ReportFormat.TEXT,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Write the report here instead of stdout.")
+    ] = None,
+) -> None:
+    """Decisions, impressions, positives and response rates per action, channel and arm;
+    each arm's uplift against control, sample-ratio mismatches, model maturity."""
+    from dataclasses import asdict
+
+    from nba.authoring.models import models
+    from nba.authoring.report import report
+    from nba.authoring.report_html import render
+    from nba.decisionlog import detect_backend, open_decision_log
+    from nba.store import StoreError
+
+    ruleset = _ruleset(rules)
+    if not log.is_dir():
+        raise CommandError(f"--log: {log} is not a directory")
+    model = _model(store, ruleset)
+    assert model.store is not None  # _model opened it
+    reader = open_decision_log(log, detect_backend(log))
+    try:
+        learned = models(ruleset, model.snapshot) if ruleset.learning else []
+        found = report(reader.records(), model.store, ruleset, learned)
+    except StoreError as exc:
+        raise CommandError(f"--store: {exc}") from None
+    finally:
+        reader.close()
+    if format == ReportFormat.HTML:
+        text = render(found, f"nba report: {log}")
+    elif format == ReportFormat.JSON:
+        text = json.dumps(asdict(found), indent=2)
+    else:
+        text = "\n".join(_report_lines(found))
+    if output is None:
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+    else:
+        output.write_text(text + "\n")
+    for experiment in found.experiments:
+        if experiment.srm:
+            err.print(f"warning: sample-ratio mismatch in {experiment.experiment}", markup=False)
+
+
+def _report_lines(found: Any) -> Iterator[str]:
+    yield f"{found.decisions:,} decisions (skipped: {dict(found.skipped) or 'none'})"
+    for e in found.experiments:
+        srm = f"  SAMPLE-RATIO MISMATCH (p = {e.srm_p:.2g})" if e.srm else ""
+        yield f"\nexperiment {e.experiment} (control {e.control}){srm}"
+        for arm in e.arms:
+            rate = f"{arm.rate.value:.2%} [{arm.rate.low:.2%}, {arm.rate.high:.2%}]"
+            line = f"  {arm.arm:<14} share {arm.share:.0%}  customers {arm.customers:,}"
+            line += f"  decisions {arm.decisions:,}  rate {rate}"
+            if arm.uplift is not None and arm.uplift.relative is not None:
+                u = arm.uplift
+                line += (
+                    f"  uplift {u.relative:+.1%} [{u.relative_low:+.1%}, {u.relative_high:+.1%}]"
+                )
+            yield line
+    yield "\naction / channel / arm: decisions, impressions, positives, rate [95%], value per"
+    yield "impression"
+    for r in found.rows:
+        rate = f"{r.rate.value:.2%} [{r.rate.low:.2%}, {r.rate.high:.2%}]"
+        yield (
+            f"  {r.action_id} / {r.channel} / {r.arm}: {r.decisions:,}, {r.impressions:,},"
+            f" {r.positives:,}, {rate}, {r.value_per_impression:.2f}"
+        )
+    if found.models:
+        yield "\nmodel maturity"
+        for m in found.models:
+            state = "mature" if m.mature else "immature"
+            mean = f"mean {m.posterior_mean:.4f}"
+            yield f"  {m.action_id}: {m.positives:.1f} positives, {mean}, {state}"
 
 
 @app.command("models")

@@ -18,6 +18,7 @@ from nba.server.reload import RuleSetHolder
 from nba.store import open_store
 from nba.v1 import decisioning_pb2 as pb
 from nba.v1 import decisioning_pb2_grpc as pb_grpc
+from tests.browser import browser  # noqa: F401  (a fixture: Debian's chromium)
 from tests.own_redis import own_redis  # noqa: F401  (a fixture, for every test)
 
 REPO = Path(__file__).resolve().parents[1]

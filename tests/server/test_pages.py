@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from google.protobuf import json_format
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page
 
 from nba.pipeline.types import Interaction
 from nba.store import open_store
@@ -33,7 +33,6 @@ from tests.server.nba_process import ServerProcess, serving
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 10_000  # any single page step; a real one takes tens of milliseconds
 RETENTION = 400 * 86400
 OUTCOME = {v.number: v.name for v in pb.Outcome.DESCRIPTOR.values}
@@ -75,19 +74,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = free_port()
     with serving("--http-port", str(port), "--store", store_url) as server:
         yield Site(f"http://127.0.0.1:{port}", store_url, server)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
