@@ -1212,8 +1212,8 @@ def _report_lines(found: Any) -> Iterator[str]:
                     f"  uplift {u.relative:+.1%} [{u.relative_low:+.1%}, {u.relative_high:+.1%}]"
                 )
             yield line
-    yield "\naction / channel / arm: decisions, impressions, positives, rate [95%], value per"
-    yield "impression"
+    yield "\nper action / channel / arm:"
+    yield "  decisions, impressions, positives, response rate [95%], value per impression"
     for r in found.rows:
         rate = f"{r.rate.value:.2%} [{r.rate.low:.2%}, {r.rate.high:.2%}]"
         yield (
