@@ -105,7 +105,30 @@ def _story(
         checks.append(Check("arbitration", "score", None, "", text))
         if s.learned is not None:
             checks.append(Check("learning", "propensity", None, "", _learned_text(s)))
+            context = _context_text(decision, ruleset)
+            if context:
+                checks.append(Check("learning", "context", None, "", context))
     return ActionStory(action, _verdict(pick, excluded), checks)
+
+
+def _context_text(decision: Decision, ruleset: RuleSet) -> str:
+    """The bins a contextual model (learning.context) scored this customer in."""
+    context = ruleset.learning_context
+    attribution = decision.scorer.attribution() if decision.scorer is not None else {}
+    if context is None or not attribution:
+        return ""
+    if context.segments:
+        ((_, segment),) = attribution["features"]
+        where = "none of its segments" if segment == "-" else f"segment {segment}"
+        return f"the posterior is this action's among customers in {where}"
+    labels = {
+        p.feature: (p.attribute or f"segment {p.segment}", p.bin_labels) for p in context.predictors
+    }
+    parts = []
+    for feature, bin_ in attribution["features"]:
+        name, bins = labels.get(feature, (feature, ()))
+        parts.append(f"{name} {bins[int(bin_)] if int(bin_) < len(bins) else bin_}")
+    return "naive Bayes in this customer's bins: " + ", ".join(parts)
 
 
 def _learned_text(scored: Any) -> str:

@@ -413,3 +413,17 @@ def test_nba_models_shows_each_predictors_bins_and_auc(tmp_path: Path) -> None:
     assert employment["auc"] == pytest.approx(0.5)  # everyone is employed
     young = next(b for b in age["bins"] if b["label"] == "< 25")
     assert young["positives"] == pytest.approx(6, rel=1e-3) and young["failures"] < 1e-6
+
+
+def test_explain_names_the_bins_a_contextual_action_was_scored_in(store: InteractionStore) -> None:
+    from nba.authoring.explain import explain
+
+    ruleset = bank(PREDICTORS)
+    cache = ModelCache(store)
+    cache.follow(ruleset)
+    decider = Decider(ruleset, "reference", model=cache)
+    request = decider.validator.validate(example("web_prospect_homepage.json"))
+    story = explain(decider, request, None)
+    texts = [c.text for s in story.actions for c in s.checks if c.rule == "context"]
+    assert texts, "no contextual explanation"
+    assert all("age 25 to 40" in t and "segment affluent out" in t for t in texts)
