@@ -20,6 +20,7 @@ import orjson
 
 from nba.decisionlog import DecisionRecord, Retention
 from nba.decisionlog.jsonl import RETENTION_EVERY_SECONDS
+from nba.store.sqlite import enable_wal
 
 FILE_NAME = "decisions.sqlite3"
 DELETE_BATCH = 1000  # rows per delete, so retention never holds the write lock for long
@@ -43,7 +44,7 @@ class SqliteLog:
         self.retention = retention
         self._lock = threading.Lock()  # the writer thread and a reader share the connection
         self._db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db)  # workers open a fresh file at once: SQLITE_BUSY is retried
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self._pending: list[tuple[str, float, int, str]] = []

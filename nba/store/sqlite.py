@@ -315,7 +315,7 @@ class SqliteStore(RetentionSetting):
         except OSError as exc:
             raise StoreError(f"sqlite open failed for {str(self._path)!r}: {exc}") from exc
         with self._connection("open") as conn:
-            mode = _enable_wal(conn)
+            mode = enable_wal(conn)
             if mode.lower() != "wal":
                 raise StoreError(
                     f"sqlite open failed for {str(self._path)!r}: WAL mode unavailable "
@@ -371,7 +371,7 @@ class SqliteStore(RetentionSetting):
         conn.close()
 
 
-def _enable_wal(conn: sqlite3.Connection) -> str:
+def enable_wal(conn: sqlite3.Connection) -> str:
     """Switches the file to WAL mode (persistent, so a no-op after the first time) and
     returns the journal mode. When processes open a fresh file at once, the switch may fail
     with SQLITE_BUSY without SQLite's busy handler ever waiting: retry until the busy timeout."""
