@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from nba.errors import Location, RuleError, RuleSetError, did_you_mean, pydantic_message
 from nba.ruleset import conditions as cond
+from nba.ruleset import load_experiments
 from nba.ruleset.durations import duration_seconds
 from nba.ruleset.model import (
     ID_PATTERN,
@@ -419,12 +420,14 @@ class _Assembler:
         rules = [
             _with(
                 r,
-                index=i,
                 stratum=strata.get(r.segment or "", 0) if r.kind == "segment" else last,
                 words=describe(r.expr, vocabulary, r.action),
             )
-            for i, r in enumerate(rules)
+            for r in rules
         ]
+        asleep = {e.item.id for e in rule_entries if not e.item.enabled}
+        dormant = [r for r in rules if r.kind in ("suppress", "weight") and r.id in asleep]
+        rules = [_with(r, index=i) for i, r in enumerate(r for r in rules if r not in dormant)]
         levers = tuple(
             Lever(
                 e.item.id,
@@ -440,6 +443,12 @@ class _Assembler:
         learning = self.learning(merged.get("learning"), action_entries, groups)
         learning_context = self.learning_context(
             merged.get("learning"), attributes, frozenset(e.item.id for e in segment_entries)
+        )
+        experiments = load_experiments.experiments(
+            merged.get("experiments", []),
+            merged.get("universal_control"),
+            load_experiments.names_of(rules, dormant, (lv.id for lv in levers), bool(learning)),
+            self.error,
         )
         if self.errors:
             return None
@@ -464,6 +473,8 @@ class _Assembler:
             policies=policies,
             learning=learning,
             learning_context=learning_context if learning else None,
+            experiments=experiments,
+            dormant_rules=tuple(dormant),
             attribute_locations={
                 k: e.doc.locate_key(e.path) for k, e in merged.get("profile", {}).items()
             },

@@ -363,6 +363,7 @@ class RuleSpec(Strict):
     reason: str = ""
     because: Because = ""  # a weight's why; a suppression's sentence is `reason`
     description: str = ""
+    enabled: StrictBool = True  # False: a challenger's rule, evaluated only in arms enabling it
 
     @model_validator(mode="after")
     def _one_effect(self) -> RuleSpec:
@@ -393,6 +394,43 @@ class FallbackSpec(Strict):
         if self.placement is not None and self.channel is None:
             raise ValueError("a fallback for a placement has no channel; expected `channel: ...`")
         return self
+
+
+class ArmRulesSpec(Strict):
+    """Whole rules an arm changes: `disable` rule ids, `enable` dormant (`enabled: false`) ones."""
+
+    disable: tuple[Id, ...] = ()
+    enable: tuple[Id, ...] = ()
+
+
+class ArmSpec(Strict):
+    """One arm of an experiment and what it overrides for its customers."""
+
+    id: Id
+    share: Annotated[StrictInt | StrictFloat, Field(gt=0, le=1)]
+    levers: dict[Id, Positive] = {}  # lever id -> factor in this arm
+    weights: dict[Id, Positive] = {}  # weight rule id -> factor in this arm
+    scoring: Literal["static", "adaptive", "exploit"] | None = None
+    rules: ArmRulesSpec = ArmRulesSpec()
+
+
+class ExperimentSpec(Strict):
+    """A champion/challenger test. Assignment: nba/experiments/assign.py (documented hash)."""
+
+    id: Id
+    salt: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    layer: Id | None = None  # experiments of one layer are mutually exclusive; default: own
+    traffic: Annotated[StrictInt | StrictFloat, Field(gt=0, le=1)] = 1.0  # share of the layer
+    control: Id  # the arm the others are compared with
+    arms: list[ArmSpec] = Field(min_length=2)
+
+
+class UniversalControlSpec(Strict):
+    """A share of customers held out of marketing (`none`) or of learning (`static`)."""
+
+    share: Annotated[StrictInt | StrictFloat, Field(gt=0, lt=1)]
+    salt: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    treatment: Literal["none", "static"] = "none"
 
 
 Outcome = Literal["impression", "click", "accept", "dismiss", "reject", "complaint"]
@@ -494,16 +532,25 @@ LIST_SECTIONS: dict[str, type[BaseModel]] = {
     "rules": RuleSpec,
     "levers": LeverSpec,
     "fallbacks": FallbackSpec,
+    "experiments": ExperimentSpec,
 }
 SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
     "ruleset": RuleSetMeta,
     "arbitration": ArbitrationSpec,
     "policies": PoliciesSpec,
     "learning": LearningSpec,
+    "universal_control": UniversalControlSpec,
 }
 OTHER_SECTIONS = ("lifecycle_stages", "profile")
 SECTIONS: tuple[str, ...] = (*SINGLE_SECTIONS, *OTHER_SECTIONS, *LIST_SECTIONS)
-SINGLETON_SECTIONS = ("ruleset", "lifecycle_stages", "arbitration", "policies", "learning")
+SINGLETON_SECTIONS = (
+    "ruleset",
+    "lifecycle_stages",
+    "arbitration",
+    "policies",
+    "learning",
+    "universal_control",
+)
 
 
 # "engaged" is not written by authors: it is an action's engagement rules as one rule,

@@ -223,11 +223,26 @@ class Budget:
 
 @dataclass(frozen=True, slots=True)
 class Arm:
-    """One arm of an experiment: its share of the experiment's customers."""
+    """One arm of an experiment: its share of the experiment's customers, and what it
+    changes for them (nba/experiments/variants.py applies it to the rule set)."""
 
     id: str
     share: float  # of the experiment's customers; an experiment's arms sum to 1
     location: Location
+    levers: Mapping[str, float] = field(default_factory=dict)  # lever id -> its factor here
+    weights: Mapping[str, float] = field(default_factory=dict)  # weight rule id -> factor
+    scoring: str | None = None  # "static" | "adaptive" | "exploit" (no exploration); None: as is
+    disable: frozenset[str] = frozenset()  # rule ids this arm does not evaluate
+    enable: frozenset[str] = frozenset()  # dormant rules (`enabled: false`) it evaluates
+    marketing: bool = True  # False: no marketing at all (the universal control's "none")
+
+    @property
+    def changes(self) -> bool:
+        """Does this arm decide differently from the rule set as written?"""
+        return (
+            bool(self.levers or self.weights or self.scoring or self.disable or self.enable)
+            or not self.marketing
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +258,7 @@ class Experiment:
     arms: tuple[Arm, ...]
     control: str  # the arm every other arm is compared with (the champion)
     location: Location
+    traffic: float = 1.0  # its share of the layer's customers; a layer's experiments sum <= 1
 
 
 UNIVERSAL_CONTROL = "universal_control"
@@ -294,6 +310,8 @@ class RuleSet:
     learning_context: LearningContext | None = None  # None: per action and channel
     budgets: tuple[Budget, ...] = ()
     experiments: tuple[Experiment, ...] = ()
+    # Rules written `enabled: false`: checked on load, evaluated only in an arm enabling them.
+    dormant_rules: tuple[Rule, ...] = ()
     attribute_locations: Mapping[str, Location] = field(default_factory=dict)
     channel_locations: Mapping[str, Location] = field(default_factory=dict)  # consent's file:line
     strata: tuple[tuple[int, ...], ...] = field(init=False)
