@@ -22,11 +22,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from nba.engine import RuleEngine, make_engine
+from nba.experiments.assign import Assigner
+from nba.experiments.variants import Key, combinations, key_of, variant
 from nba.pipeline.arbitrate import pick_fallback
 from nba.pipeline.context import merge_context, merge_history
 from nba.pipeline.evaluate import Evaluator
@@ -69,6 +71,15 @@ class Decider:
         self.store = store
         self.clock = clock
         self.history_seconds = history_horizon(ruleset)
+        # Experiments: each customer's arms, and the prebuilt Decider of every combination of
+        # arms that changes something (nba/experiments); None: no experiments, no cost.
+        self.assigner = Assigner(ruleset.experiments) if ruleset.experiments else None
+        self.variants: dict[Key, Decider] = {}
+        for arms in combinations(ruleset.experiments):
+            if arms:
+                rules = variant(ruleset, [a for _, a in arms])
+                engine_name = engine if isinstance(engine, str) else self.engine.name
+                self.variants[key_of(arms)] = Decider(rules, engine_name, store, clock, None, model)
 
     @property
     def version(self) -> str:
@@ -79,6 +90,8 @@ class Decider:
         close = getattr(self.engine, "close", None)
         if close is not None:
             close()
+        for decider in self.variants.values():
+            decider.close()
 
     def decide(self, message: pb.DecideRequest, deadline: float | None = None) -> pb.DecideResponse:
         """The whole pipeline. Raises RequestError for a malformed request.
@@ -108,6 +121,7 @@ class Decider:
         skew = self.ruleset.policies.clock_skew_seconds
         request = merge_history(replace(request, degraded=True), (), skew)
         picks = self._fallback(request, self.policies.prepare(request), ())
+        arms = self.assigner.arms(request.customer_id) if self.assigner is not None else {}
         return Decision(
             decision_id=new_decision_id(),
             ruleset_version=self.ruleset.version,
@@ -116,10 +130,33 @@ class Decider:
             excluded=[],
             segments=[],
             fired=[],
+            arms={experiment: arm.id for experiment, arm in arms.items()},
         )
 
-    def decide_request(self, request: DecisionRequest, decision_id: str = "") -> Decision:
-        """`decision_id` (new when empty) also seeds a learned scorer's sampling."""
+    def decide_request(
+        self, request: DecisionRequest, decision_id: str = "", arms: Mapping[str, str] | None = None
+    ) -> Decision:
+        """`decision_id` (new when empty) also seeds a learned scorer's sampling; with
+        experiments, the customer's arms choose the rule set the decision is made with.
+        `arms` (experiment id -> arm id): decide in these instead, as a replay does (a log
+        may keep only a hash of the customer id)."""
+        if self.assigner is None:
+            return self._decide(request, decision_id)
+        if arms is None:
+            found = self.assigner.arms(request.customer_id)
+        else:
+            found = self.assigner.named(arms)
+        decision = self.variants.get(key_of(found.items()), self)._decide(request, decision_id)
+        decision.arms = {experiment: arm.id for experiment, arm in found.items()}
+        return decision
+
+    def variant_for(self, customer_id: str) -> Decider:
+        """The Decider this customer's decisions are made with (self without experiments)."""
+        if self.assigner is None:
+            return self
+        return self.variants.get(key_of(self.assigner.arms(customer_id).items()), self)
+
+    def _decide(self, request: DecisionRequest, decision_id: str) -> Decision:
         decision_id = decision_id or new_decision_id()
         request = self._with_context(request)
         evaluation = self.evaluator.evaluate(request, decision_id)

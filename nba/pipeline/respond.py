@@ -33,6 +33,8 @@ class ResponseBuilder:
             ruleset_version=decision.ruleset_version,
             degraded=decision.request.degraded,
         )
+        if decision.arms:
+            response.arms.update(decision.arms)
         for pick in decision.picks:
             self._recommendation(response.recommendations.add(), pick, decision.segments)
         if decision.request.explain:

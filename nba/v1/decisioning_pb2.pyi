@@ -223,20 +223,29 @@ class Exclusion(_message.Message):
     def __init__(self, action_id: _Optional[str] = ..., rule: _Optional[str] = ..., reason: _Optional[str] = ..., stage: _Optional[str] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., channel: _Optional[str] = ...) -> None: ...
 
 class DecideResponse(_message.Message):
-    __slots__ = ("decision_id", "ruleset_version", "recommendations", "excluded", "segments", "degraded")
+    __slots__ = ("decision_id", "ruleset_version", "recommendations", "excluded", "segments", "degraded", "arms")
+    class ArmsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     RULESET_VERSION_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDATIONS_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     ruleset_version: str
     recommendations: _containers.RepeatedCompositeFieldContainer[Recommendation]
     excluded: _containers.RepeatedCompositeFieldContainer[Exclusion]
     segments: _containers.RepeatedScalarFieldContainer[str]
     degraded: bool
-    def __init__(self, decision_id: _Optional[str] = ..., ruleset_version: _Optional[str] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[Exclusion, _Mapping]]] = ..., segments: _Optional[_Iterable[str]] = ..., degraded: _Optional[bool] = ...) -> None: ...
+    arms: _containers.ScalarMap[str, str]
+    def __init__(self, decision_id: _Optional[str] = ..., ruleset_version: _Optional[str] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[Exclusion, _Mapping]]] = ..., segments: _Optional[_Iterable[str]] = ..., degraded: _Optional[bool] = ..., arms: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RecordOutcomeRequest(_message.Message):
     __slots__ = ("customer_id", "interaction", "decision_id", "interaction_id")
