@@ -877,6 +877,10 @@ def _print_explanation(story: Explanation, version: str) -> None:
     out.print("segments: " + (", ".join(c.rule for c in held) or "none"), markup=False)
     for c in held:
         out.print(f"  {c.rule}  {c.where}  {c.text}", markup=False)
+    if story.arms:
+        out.print("experiments: " + ", ".join(c.rule for c in story.arms), markup=False)
+    for c in story.arms:
+        out.print(f"  {c.rule}  {c.where}  {c.text}", markup=False)
     for item in sorted(story.actions, key=lambda s: (not s.recommended, s.verdict, s.action.id)):
         a = item.action
         out.print(f"\n{a.id} ({a.group}, {a.purpose}): {item.verdict}", markup=False)
@@ -908,6 +912,7 @@ def _explanation_json(story: Explanation, version: str) -> dict[str, Any]:
         "channel": r.channel,
         "rules_version": version,
         "segments": [check(c) for c in story.segments if c.held],
+        "arms": [check(c) for c in story.arms],
         "actions": [
             {
                 "action": item.action.id,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nba.engine.reference import term_value
+from nba.experiments.variants import describe_arm
 from nba.pipeline.decider import Decider
 from nba.pipeline.types import Decision, DecisionRequest
 from nba.ruleset.resolve import Expr, terms_of
@@ -48,6 +49,7 @@ class Explanation:
     decision: Decision
     segments: list[Check]
     actions: list[ActionStory]
+    arms: list[Check] = field(default_factory=list)  # the experiments the customer is in
 
 
 def explain(decider: Decider, request: DecisionRequest, only: str | None = None) -> Explanation:
@@ -56,7 +58,7 @@ def explain(decider: Decider, request: DecisionRequest, only: str | None = None)
 
     request = replace(request, explain=True)
     decision = decider.decide_request(request)
-    ruleset = decider.ruleset
+    ruleset = decider.variant_for(request.customer_id).ruleset  # with its arms' changes
     fired = {r.index for r in decision.fired}
     segments_in = set(decision.segments)
     segments = [
@@ -66,7 +68,18 @@ def explain(decider: Decider, request: DecisionRequest, only: str | None = None)
     ]
     chosen = [a for a in ruleset.actions.values() if only is None or a.id == only]
     stories = [_story(a, decision, fired, segments_in, ruleset) for a in chosen]
-    return Explanation(decision.request, decision, segments, stories)
+    return Explanation(decision.request, decision, segments, stories, _arms(decider, decision))
+
+
+def _arms(decider: Decider, decision: Decision) -> list[Check]:
+    """Per experiment the customer is in: the arm, and what it changes."""
+    experiments = {e.id: e for e in decider.ruleset.experiments}
+    checks = []
+    for experiment_id, arm_id in decision.arms.items():
+        arm = next(a for a in experiments[experiment_id].arms if a.id == arm_id)
+        text = f"arm {arm.id}: {describe_arm(arm)}"
+        checks.append(Check("experiment", experiment_id, None, str(arm.location), text))
+    return checks
 
 
 def _story(

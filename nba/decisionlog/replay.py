@@ -117,8 +117,9 @@ def _redecide(decider: Decider, record: DecisionRecord) -> DecisionRecord:
     request = decision_request(record, profile)
     if record.path == DEADLINE:
         decision = decider.out_of_time(request)
+        decision.arms = dict(record.arms)  # a fallback's arms chose nothing; ids may be hashed
     else:  # the logged id: it seeds any exploration
-        decision = decider.decide_request(request, record.decision_id)
+        decision = decider.decide_request(request, record.decision_id, record.arms)
     decision.decision_id = record.decision_id
     return RecordBuilder(engine=record.engine).record(decision, record.time)
 
@@ -138,6 +139,8 @@ def differences(logged: DecisionRecord, replayed: DecisionRecord) -> list[str]:
                 f"score of {_placed(item)}: logged {_shown(item)}; replayed {_shown(other)}"
             )
     found += _exclusion_differences(logged.excluded, replayed.excluded)
+    if logged.arms != replayed.arms:
+        found.append(f"arms: logged {logged.arms}; replayed {replayed.arms}")
     if logged.segments != replayed.segments:
         found.append(f"segments: logged {logged.segments}; replayed {replayed.segments}")
     return found

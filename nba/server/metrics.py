@@ -10,9 +10,9 @@ one scrape sees every worker. A dead worker's live gauges are dropped (`worker_d
     grpc_server_started_total           grpc_type grpc_service grpc_method         counter
     grpc_server_handled_total           ... grpc_code                              counter
     grpc_server_handling_seconds        grpc_type grpc_service grpc_method         histogram
-    nba_decisions_total                 fallback degraded                          counter
-    nba_recommendations_total           action channel                             counter
-    nba_exclusions_total                stage rule                                 counter
+    nba_decisions_total                 fallback degraded arms                     counter
+    nba_recommendations_total           action channel arms                        counter
+    nba_exclusions_total                stage rule arms                            counter
     nba_reloads_total                   result (loaded|failed)                     counter
     nba_store_seconds                   operation                                  histogram
     nba_store_errors_total              operation                                  counter
@@ -22,8 +22,10 @@ one scrape sees every worker. A dead worker's live gauges are dropped (`worker_d
 
 The grpc_server_* names and labels are those of the Go and Python gRPC Prometheus
 middlewares, so existing dashboards work; the HTTP face's calls count there too, with
-`transport="http"` beside `transport="grpc"`. Without --metrics-port every hook is a
-no-op method on NO_METRICS.
+`transport="http"` beside `transport="grpc"`. `arms` names the customer's experiment arms,
+"exp=arm,exp2=arm2" sorted ("" without experiments): at most 64 combinations, as a rule
+set has at most that many variants (nba/ruleset/load_experiments.py). Without
+--metrics-port every hook is a no-op method on NO_METRICS.
 """
 
 from __future__ import annotations
@@ -95,13 +97,13 @@ class PrometheusMetrics(Metrics):
             "grpc_server_handling_seconds", "Time to answer.", call_labels, buckets=CALL_BUCKETS
         )
         self._decisions = Counter(
-            "nba_decisions_total", "Decisions made.", ["fallback", "degraded"]
+            "nba_decisions_total", "Decisions made.", ["fallback", "degraded", "arms"]
         )
         self._recommendations = Counter(
-            "nba_recommendations_total", "Actions recommended.", ["action", "channel"]
+            "nba_recommendations_total", "Actions recommended.", ["action", "channel", "arms"]
         )
         self._exclusions = Counter(
-            "nba_exclusions_total", "Actions excluded, by stage and rule.", ["stage", "rule"]
+            "nba_exclusions_total", "Actions excluded.", ["stage", "rule", "arms"]
         )
         self._reloads = Counter("nba_reloads_total", "Rule-set loads.", ["result"])
         self._store_seconds = Histogram(
@@ -129,12 +131,13 @@ class PrometheusMetrics(Metrics):
             self._rejected.labels(reason).inc()
 
     def decided(self, decision: Decision) -> None:
-        fallback = any(p.fallback for p in decision.picks)
-        self._decisions.labels(str(fallback).lower(), str(decision.request.degraded).lower()).inc()
+        fallback = str(any(p.fallback for p in decision.picks)).lower()
+        arms = ",".join(f"{e}={a}" for e, a in sorted(decision.arms.items()))
+        self._decisions.labels(fallback, str(decision.request.degraded).lower(), arms).inc()
         for pick in decision.picks:
-            self._recommendations.labels(pick.action.id, pick.channel).inc()
+            self._recommendations.labels(pick.action.id, pick.channel, arms).inc()
         for exclusion in decision.excluded:
-            self._exclusions.labels(exclusion.stage, exclusion.rule).inc()
+            self._exclusions.labels(exclusion.stage, exclusion.rule, arms).inc()
 
     def reloaded(self, result: LoadResult) -> None:
         self._reloads.labels("loaded" if result.loaded else "failed").inc()
