@@ -13,7 +13,11 @@ the difference of rates and the relative uplift (rate / control - 1) with 95% in
 by the delta method,
 
     Var(p1 - p0) = p1 (1 - p1) / n1 + p0 (1 - p0) / n0
-    Var(p1 / p0) ~ (p1 / p0)^2 (Var(p1) / p1^2 + Var(p0) / p0^2)
+    Var(log(p1 / p0)) ~ Var(p1) / p1^2 + Var(p0) / p0^2
+
+(the relative interval is exp(log(p1 / p0) +- 1.96 sd) - 1: a ratio's interval on the log
+scale never goes below -100% and is as skewed as the ratio, where the linear form gave
+-300% on a small control).
 
 A sample-ratio mismatch (the arms' customers not matching their declared shares: a
 chi-square test, p < SRM_ALPHA) is flagged: the assignment or the logging is broken,
@@ -238,17 +242,13 @@ def uplift(arm: Rate, control: Rate) -> Uplift:
     if p0 <= 0:
         return Uplift(difference, difference - half, difference + half, None, None, None)
     ratio = p1 / p0
-    relative_var = ratio * ratio * ((var1 / (p1 * p1) if p1 > 0 else 0.0) + var0 / (p0 * p0))
-    rel_half = Z95 * math.sqrt(relative_var)
-    relative = ratio - 1
-    return Uplift(
-        difference,
-        difference - half,
-        difference + half,
-        relative,
-        relative - rel_half,
-        relative + rel_half,
-    )
+    if p1 <= 0:  # no positives in the arm: log(ratio) is undefined; the linear form, >= -100%
+        rel_half = Z95 * math.sqrt(var0) / p0
+        low, high = -1.0, rel_half - 1.0
+    else:  # on the log scale: never below -100%, and right-skewed as a ratio is
+        spread = Z95 * math.sqrt(var1 / (p1 * p1) + var0 / (p0 * p0))
+        low, high = ratio * math.exp(-spread) - 1, ratio * math.exp(spread) - 1
+    return Uplift(difference, difference - half, difference + half, ratio - 1, low, high)
 
 
 def srm_p_value(observed: list[int], shares: list[float]) -> float:

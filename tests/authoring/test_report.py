@@ -205,3 +205,14 @@ def test_the_html_report_draws_each_arms_rate_with_its_interval(opened: object) 
     assert section.locator("svg.chart line.ci").count() == 2
     assert section.locator(".srm").count() == 0
     assert "control" in section.locator("table").inner_text()
+
+
+def test_a_small_controls_relative_interval_stays_above_minus_100_percent() -> None:
+    from nba.authoring.report import Rate, uplift
+
+    lift = uplift(Rate.of(96, 1794), Rate.of(2, 206))  # a hold-out with 2 clicks
+    assert lift.relative is not None and lift.relative_low is not None
+    assert lift.relative_high is not None
+    assert -1.0 < lift.relative_low < lift.relative < lift.relative_high
+    none = uplift(Rate.of(0, 500), Rate.of(20, 500))
+    assert none.relative == -1.0 and none.relative_low == -1.0
