@@ -1,7 +1,7 @@
 """CPU instructions per decision, counted by valgrind's callgrind.
 
     python -m bench.instructions [--calls 200,1200] [--history 20] [--explain [on|off]]
-        [--learning [mean|thompson|context]]
+        [--learning [mean|thompson|context]] [--experiments]
 
 Why instructions: absolute times on the shared 2-core VM this runs on move by ±30%
 between runs, so a 5% gain or loss is invisible in microseconds. The number of
@@ -65,7 +65,28 @@ WORKLOADS = {
     "thompson": Workload("+{h} interactions, learning (Thompson sampling)", False, "thompson"),
     "segment": Workload("+{h} interactions, Thompson, a Beta per segment", False, "segment"),
     "bayes": Workload("+{h} interactions, Thompson, naive Bayes on 3 predictors", False, "bayes"),
+    "experiments": Workload(
+        "+{h} interactions, a hold-out and two experiments", False, "experiments"
+    ),
 }
+# --experiments: a universal control (static) and two experiments in their own layers,
+# arms changing a lever and a weight: every decision hashes three times and routes.
+EXPERIMENTS = """
+universal_control: {share: 0.05, salt: uc, treatment: static}
+experiments:
+  - id: deposit
+    salt: d
+    control: champion
+    arms:
+      - {id: champion, share: 0.5}
+      - {id: challenger, share: 0.5, levers: {q4_deposit_push: 2}}
+  - id: growth
+    salt: g
+    control: champion
+    arms:
+      - {id: champion, share: 0.5}
+      - {id: challenger, share: 0.5, weights: {growing_cross_sell: 2}}
+"""
 # learning.context for the contextual workloads (--learning context), and the bins their
 # evidence is put in (every bin of the first predictor, the segment model's one feature).
 CONTEXTS = {
@@ -119,7 +140,9 @@ def child(calls: int, history: int, explain: bool, learning: str = "off") -> Non
     """The workload callgrind counts: load, warm up once per request, decide `calls` times."""
     decider_class, load_ruleset = _decider_and_loader()
     ruleset = load_ruleset(RULES_DIR)
-    if learning == "off":
+    if learning == "experiments":
+        ruleset = _with_experiments(ruleset)
+    if learning in ("off", "experiments"):
         decider = decider_class(ruleset, "durable")
     else:
         ruleset, model = _learning(ruleset, learning)
@@ -133,6 +156,13 @@ def child(calls: int, history: int, explain: bool, learning: str = "off") -> Non
     count = len(requests)
     for i in range(calls):
         decider.decide(requests[i % count])
+
+
+def _with_experiments(ruleset: Any) -> Any:
+    from nba.ruleset.loader import load_documents
+
+    texts = [(p, (RULES_DIR / p).read_text()) for p in ruleset.files]
+    return load_documents([*texts, ("experiments.yaml", EXPERIMENTS)])
 
 
 def _learning(ruleset: Any, exploration: str) -> tuple[Any, Any]:
@@ -271,9 +301,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         nargs="?",
         const="both",
         default="off",
-        choices=("off", "both", "mean", "thompson", "context", "segment", "bayes"),
+        choices=("off", "both", "mean", "thompson", "context", "segment", "bayes", "experiments"),
         help="also count the adaptive scorer: posterior mean, Thompson sampling, or both;"
         " context: Thompson with a Beta per segment and with naive Bayes",
+    )
+    parser.add_argument(
+        "--experiments", action="store_true", help="also count a decision in experiment arms"
     )
     parser.add_argument("--jobs", type=int, default=2, help="callgrind runs at a time")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -287,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         workloads += {"both": ("mean", "thompson"), "context": ("segment", "bayes")}.get(
             args.learning, (args.learning,)
         )
+    if args.experiments:
+        workloads += ("experiments",)
     run(args.calls, args.history, workloads, args.jobs)
     show(f"\nmachine: {machine()}")
     show(f"command: {command_line()}")
