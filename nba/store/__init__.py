@@ -156,6 +156,14 @@ class InteractionStore(Protocol):
         false the consent is not read and comes back as ``{}``."""
         ...
 
+    def snapshots(
+        self, customer_ids: Sequence[str], since: float, with_consent: bool
+    ) -> dict[str, tuple[list[Interaction], dict[str, bool]]]:
+        """``snapshot()`` of each customer (a repeated id once), in as few round trips as the
+        backend allows (a read per BULK_READ customers): what `nba batch` reads for a
+        partition. Each customer's pair is read together; customers are not one snapshot."""
+        ...
+
     def sweep(self, now: float | None = None) -> int:
         """Removes every customer's interactions older than the retention window as of
         ``now`` (default: the store's clock), with their idempotency ids: a retry of a swept
@@ -209,6 +217,9 @@ class InteractionStore(Protocol):
     def close(self) -> None:
         """Releases connections. The store must not be used afterwards."""
         ...
+
+
+BULK_READ = 500  # customers per round trip or statement in snapshots()
 
 
 def open_store(url: str, *, retention_seconds: float, clock: Clock = time.time) -> InteractionStore:

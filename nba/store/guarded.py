@@ -163,6 +163,13 @@ class GuardedStore:
     ) -> tuple[list[Interaction], dict[str, bool]]:
         return self._call("snapshot", lambda: self.store.snapshot(customer_id, since, with_consent))
 
+    def snapshots(
+        self, customer_ids: Sequence[str], since: float, with_consent: bool
+    ) -> dict[str, tuple[list[Interaction], dict[str, bool]]]:
+        return self._call(
+            "snapshots", lambda: self.store.snapshots(customer_ids, since, with_consent)
+        )
+
     def sweep(self, now: float | None = None) -> int:
         return self._call("sweep", lambda: self.store.sweep(now))
 

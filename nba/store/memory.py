@@ -132,6 +132,11 @@ class MemoryStore(RetentionSetting):
             entries = history.since(since) if history else []
             return entries, self._consent_of(customer_id) if with_consent else {}
 
+    def snapshots(
+        self, customer_ids: Sequence[str], since: float, with_consent: bool
+    ) -> dict[str, tuple[list[Interaction], dict[str, bool]]]:
+        return {c: self.snapshot(c, since, with_consent) for c in dict.fromkeys(customer_ids)}
+
     def sweep(self, now: float | None = None) -> int:
         cutoff = sweep_cutoff(self._clock, self._retention, now)
         with self._lock:

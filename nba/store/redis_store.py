@@ -47,6 +47,7 @@ import redis.exceptions
 
 from nba.pipeline.types import Interaction
 from nba.store import (
+    BULK_READ,
     MAX_SHOWN,
     Clock,
     RetentionSetting,
@@ -317,6 +318,40 @@ class RedisStore(RetentionSetting):
             replies = self._pipelined(commands)
         history = self._decode("snapshot", entries_key, decode_entries, replies[0])
         return history, self._decode("snapshot", key, decode_consent, replies[1])
+
+    def snapshots(
+        self, customer_ids: Sequence[str], since: float, with_consent: bool
+    ) -> dict[str, tuple[list[Interaction], dict[str, bool]]]:
+        """One pipelined round trip per BULK_READ customers (a cluster pipeline per node on
+        Redis Cluster: every key of a customer is in that customer's slot)."""
+        ids = list(dict.fromkeys(customer_ids))
+        for customer_id in ids:
+            check_customer_id(customer_id)
+        since = max(since, retention_cutoff(self._clock, self._retention))
+        found: dict[str, tuple[list[Interaction], dict[str, bool]]] = {}
+        for start in range(0, len(ids), BULK_READ):
+            batch = ids[start : start + BULK_READ]
+            commands: list[tuple[str, ...]] = []
+            for customer_id in batch:
+                commands.append(
+                    ("ZRANGEBYSCORE", customer_keys(customer_id)[0], repr(since), "+inf")
+                )
+                if with_consent:
+                    commands.append(("HGETALL", consent_key(customer_id)))
+            with self._errors("snapshots"):
+                replies = iter(self._pipelined(commands))
+            for customer_id in batch:
+                key = customer_keys(customer_id)[0]
+                history = self._decode("snapshots", key, decode_entries, next(replies))
+                consent = (
+                    self._decode(
+                        "snapshots", consent_key(customer_id), decode_consent, next(replies)
+                    )
+                    if with_consent
+                    else {}
+                )
+                found[customer_id] = (history, consent)
+        return found
 
     def sweep(self, now: float | None = None) -> int:
         """Nothing to do: the keys of a customer who stops recording expire one retention

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from nba.pipeline.types import Interaction
 from nba.store import (
+    BULK_READ,
     MAX_SHOWN,
     Clock,
     RetentionSetting,
@@ -119,6 +120,11 @@ _HISTORY = """
 SELECT action_id, channel, outcome, at, interaction_id, decision_id
 FROM interactions WHERE customer_id = ? AND at >= ? ORDER BY at, rowid
 """
+_BULK_HISTORY = """
+SELECT customer_id, action_id, channel, outcome, at, interaction_id, decision_id
+FROM interactions WHERE customer_id IN ({}) AND at >= ? ORDER BY customer_id, at, rowid
+"""
+_BULK_CONSENT = "SELECT customer_id, channel, granted FROM consent WHERE customer_id IN ({})"
 _UPDATE_CONSENT = """
 INSERT INTO consent (customer_id, channel, granted, at) VALUES (?, ?, ?, ?)
 ON CONFLICT (customer_id, channel) DO UPDATE SET granted = excluded.granted, at = excluded.at
@@ -248,6 +254,33 @@ class SqliteStore(RetentionSetting):
             conn.execute("COMMIT")
         history = [Interaction(*row) for row in rows]
         return history, {channel: bool(granted) for channel, granted in consent}
+
+    def snapshots(
+        self, customer_ids: Sequence[str], since: float, with_consent: bool
+    ) -> dict[str, tuple[list[Interaction], dict[str, bool]]]:
+        """Two statements per BULK_READ customers, in one read transaction per batch."""
+        ids = list(dict.fromkeys(customer_ids))
+        for customer_id in ids:
+            check_customer_id(customer_id)
+        since = max(since, retention_cutoff(self._clock, self._retention))
+        found: dict[str, tuple[list[Interaction], dict[str, bool]]] = {c: ([], {}) for c in ids}
+        with self._connection("snapshots") as conn:
+            for start in range(0, len(ids), BULK_READ):
+                batch = ids[start : start + BULK_READ]
+                marks = ",".join("?" * len(batch))
+                conn.execute("BEGIN")
+                rows = conn.execute(_BULK_HISTORY.format(marks), (*batch, since)).fetchall()
+                consent = (
+                    conn.execute(_BULK_CONSENT.format(marks), batch).fetchall()
+                    if with_consent
+                    else []
+                )
+                conn.execute("COMMIT")
+                for customer_id, *fields in rows:
+                    found[customer_id][0].append(Interaction(*fields))
+                for customer_id, channel, granted in consent:
+                    found[customer_id][1][channel] = bool(granted)
+        return found
 
     def sweep(self, now: float | None = None, *, batch_size: int = SWEEP_BATCH) -> int:
         """See InteractionStore.sweep. Each batch of ``batch_size`` rows is one write
