@@ -1020,6 +1020,93 @@ def gen_customers(
         err.print(f"wrote {written} customers to {output}")
 
 
+# ---------------------------------------------------------------------------- batch
+
+
+def _iso_time(option: str, value: str | None) -> float | None:
+    """An ISO time option (UTC unless it says) as unix seconds; CommandError naming it."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"{option}: '{value}' is not an ISO time; expected e.g. 2026-11-20T10:00:00"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+@app.command("batch")
+def batch_command(
+    customers: Annotated[
+        Path, typer.Argument(help="DecideRequests: JSON lines (.jsonl) or Parquet (.parquet).")
+    ],
+    rules: RulesDir = Path("rules"),
+    output: Annotated[
+        Path, typer.Option("--out", help="Directory of the decisions, one file per partition.")
+    ] = Path("decisions"),
+    output_format: Annotated[
+        str, typer.Option("--format", help="parquet (a dataset) or jsonl.")
+    ] = "parquet",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="A Dask scheduler (tcp://host:8786); default: a local cluster."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Local cluster: worker processes (default: cores).", min=1)
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Interaction store: stored history and consent.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO time for requests without asOf.")
+    ] = None,
+    max_bad: Annotated[
+        int, typer.Option(help="Stop after more bad records than this, naming them.", min=0)
+    ] = 1000,
+    restart: Annotated[
+        bool, typer.Option(help="Start afresh instead of resuming the run in --out.")
+    ] = False,
+) -> None:
+    """Decide for a whole customer base on Dask: each customer's ranked recommendations,
+    channels, treatments, reasons and arms; a rerun resumes where a run stopped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    from nba.batch import BatchError
+    from nba.batch.run import run_batch
+
+    columns = (TextColumn("partitions"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with _progress(*columns) as bar:
+            task = bar.add_task("partitions", total=None)
+            run = run_batch(
+                customers,
+                rules,
+                output,
+                output_format=output_format,
+                scheduler=scheduler,
+                workers=workers,
+                store_url=store,
+                as_of=_iso_time("--as-of", as_of),
+                max_bad=max_bad,
+                restart=restart,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except RuleSetError as exc:
+        raise CommandError.of_rules(exc) from None
+    except BatchError as exc:
+        raise CommandError(str(exc), exit_code=1) from None
+    rate = run.decided / run.seconds if run.seconds else 0.0
+    err.print(
+        f"decided {run.decided:,} customers in {run.partitions - run.resumed} partitions"
+        f" ({run.resumed} resumed) on {len(run.workers)} workers in {run.seconds:.1f} s"
+        f" ({rate:,.0f}/s); {len(run.bad)} bad records; decisions in {output}",
+        markup=False,
+    )
+
+
 # ---------------------------------------------------------------------------- replay
 
 
