@@ -222,7 +222,6 @@ class _Walk:
         The kept ones are claimed again (another decision may have taken the room since)."""
         flat = [c for i in pending for c in self.claims[i]]
         room = {c.window.key: c.allowed - n for c, n in zip(flat, counts, strict=True)}
-        seen = dict(zip((c.window.key for c in flat), counts, strict=True))
         for index in pending:
             full = next((c for c in self.claims[index] if room[c.window.key] < 1), None)
             if full is None:
@@ -230,7 +229,8 @@ class _Walk:
                     room[c.window.key] -= 1
                 self.waiting.append(index)
             else:
-                self.exclude(index, full, _spent(full, seen[full.window.key]))
+                # What is counted, with what better picks of this decision keep for themselves.
+                self.exclude(index, full, _spent(full, full.allowed - room[full.window.key]))
 
     def exclude(self, index: int, claim: Claim, why: str) -> None:
         action, channel = self.options[index]

@@ -243,3 +243,28 @@ def test_two_processes_deciding_on_one_sqlite_store_never_exceed_the_limit(
             proc.communicate()
     assert sum(c.get("gold", 0) for c in counts) == 25
     assert sum(sum(c.values()) for c in counts) == 2 * 40 * 2  # every decision kept two picks
+
+
+def test_two_picks_sharing_a_budget_with_room_for_one_keep_the_better(tmp_path: Path) -> None:
+    decider = make_decider(
+        tmp_path, "budgets:\n  - {id: cards_cap, limit: 3, per: week, groups: [cards]}\n"
+    )
+    assert picks(decider.decide(request("c1"))) == ["gold", "basic"]
+    response = decider.decide(request("c2"))
+    assert picks(response) == ["gold", "loan"]  # basic had no room left: loan took its place
+    refused = {e.action_id: e for e in response.excluded}["basic"]
+    assert refused.reason == "budget cards_cap is spent: 3 of 3 this week"
+    assert picks(decider.decide(request("c3"))) == ["loan", "tips"]
+
+
+def test_a_store_that_refuses_without_reason_cannot_make_a_decision_loop(
+    tmp_path: Path,
+) -> None:
+    class Contrary(MemoryStore):
+        def take_budget(self, claims: object, expires_at: float) -> tuple[bool, list[int]]:
+            return False, [0] * len(claims)  # type: ignore[arg-type]
+
+    decider = make_decider(tmp_path, store=Contrary(retention_seconds=86400))
+    response = decider.decide(request("c1", "call_center"))
+    assert picks(response) == ["basic", "loan"]
+    assert response.degraded
