@@ -58,17 +58,20 @@ def test_a_raised_limit_grants_again_where_a_lower_one_refused(store: Interactio
     assert store.take_budget([("b|p|d", 2)], DAY_END) == (True, [2])
 
 
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
 def test_a_counter_is_gone_when_its_window_ends(
-    make_store: StoreFactory, store_url: str, clock: FakeClock
+    make_store: StoreFactory, request: pytest.FixtureRequest, clock: FakeClock, backend: str
 ) -> None:
-    if "redis" in store_url:  # Redis expires by its own clock: see the wall-clock test
-        pytest.skip("Redis expires keys by the server's clock")
-    store = make_store(store_url)
+    """On the fake clock; Redis expires keys by its own (the next, wall-clock test)."""
+    url = "memory://" if backend == "memory" else request.getfixturevalue("sqlite_url")
+    store = make_store(url)
     assert store.take_budget([("b|cap|d1", 1)], DAY_END) == (True, [1])
     assert store.take_budget([("b|cap|total", 5)], math.inf) == (True, [1])
     clock.now = DAY_END
     assert store.budget_counts() == {"b|cap|total": 1}
     assert store.take_budget([("b|cap|d1", 1)], DAY_END + 86400) == (True, [1])  # from 0 again
+    assert store.sweep() == 0  # ended windows are not interactions
+    assert store.budget_counts() == {"b|cap|total": 1, "b|cap|d1": 1}
 
 
 def test_redis_counters_expire_at_the_window_end(make_store: StoreFactory, shared_url: str) -> None:
