@@ -130,7 +130,7 @@ class Decider:
         request = merge_history(replace(request, degraded=True), (), skew)
         picks = self._fallback(request, self.policies.prepare(request), ())
         if self.budgets is not None and any(
-            self.budgets.claims(p.action, p.channel, 0) for p in picks
+            self.budgets.covers(p.action, p.channel) for p in picks
         ):
             picks = []  # no time to claim its budget: the safe side is saying nothing
         return Decision(

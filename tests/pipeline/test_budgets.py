@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -268,3 +269,12 @@ def test_a_store_that_refuses_without_reason_cannot_make_a_decision_loop(
     response = decider.decide(request("c1", "call_center"))
     assert picks(response) == ["basic", "loan"]
     assert response.degraded
+
+
+def test_out_of_time_a_budgeted_fallback_is_not_given_unclaimed(tmp_path: Path) -> None:
+    budgeted = make_decider(
+        tmp_path, "budgets:\n  - {id: tips_cap, limit: 9, per: day, actions: [tips]}\n"
+    )
+    free = make_decider(tmp_path / "free", BUDGETS)
+    assert picks(budgeted.decide(request("c1"), deadline=time.monotonic())) == []
+    assert picks(free.decide(request("c1"), deadline=time.monotonic())) == ["tips"]
