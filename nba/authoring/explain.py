@@ -57,7 +57,7 @@ def explain(decider: Decider, request: DecisionRequest, only: str | None = None)
     from dataclasses import replace
 
     request = replace(request, explain=True)
-    decision = decider.decide_request(request)
+    decision = decider.decide_request(request, claim=False)  # a story, not a real decision
     ruleset = decider.variant_for(request.customer_id).ruleset  # with its arms' changes
     fired = {r.index for r in decision.fired}
     segments_in = set(decision.segments)

@@ -106,7 +106,7 @@ def decide_partition(partition: Partition, plugin: RuleSetPlugin | None = None) 
         elif request.customer_id in stored:
             history, consent = stored[request.customer_id]
             request = merge_context(request, history, consent, skew)
-        decision = decider.decide_request(request)
+        decision = decider.decide_request(request, claim=False)  # allocate.py: globally
         response = decider.responses.build(decision)
         result.decided.append(_decided(request.customer_id, response))
     result.seconds = time.perf_counter() - started

@@ -119,7 +119,8 @@ def _redecide(decider: Decider, record: DecisionRecord) -> DecisionRecord:
         decision = decider.out_of_time(request)
         decision.arms = dict(record.arms)  # a fallback's arms chose nothing; ids may be hashed
     else:  # the logged id: it seeds any exploration
-        decision = decider.decide_request(request, record.decision_id, record.arms)
+        # Budgets are not claimed: the log holds what the picks were, the counts are gone.
+        decision = decider.decide_request(request, record.decision_id, record.arms, claim=False)
     decision.decision_id = record.decision_id
     return RecordBuilder(engine=record.engine).record(decision, record.time)
 

@@ -19,6 +19,7 @@ immutable afterwards: a reload builds a new one and swaps it in whole.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -29,12 +30,13 @@ from typing import TYPE_CHECKING
 from nba.engine import RuleEngine, make_engine
 from nba.experiments.assign import Assigner
 from nba.experiments.variants import Key, combinations, key_of, variant
+from nba.pipeline import budgets as budgeting
 from nba.pipeline.arbitrate import pick_fallback
 from nba.pipeline.context import merge_context, merge_history
 from nba.pipeline.evaluate import Evaluator
 from nba.pipeline.policies import PolicyStage, RequestPolicies
 from nba.pipeline.respond import ResponseBuilder
-from nba.pipeline.types import Decision, DecisionRequest, Pick
+from nba.pipeline.types import Decision, DecisionRequest, Exclusion, Pick, Scored
 from nba.pipeline.validate import RequestValidator
 from nba.ruleset.ruleset import RuleSet
 from nba.scoring import Scorer, make_scorer
@@ -49,6 +51,9 @@ UNBOUNDED_HISTORY_SECONDS = 400 * 86400  # counts without a window look this far
 # Less time left than this and a decision answers the fallback at once: a store round trip
 # and the rules take about a millisecond each when all is well, and a late answer is lost.
 MIN_DECISION_SECONDS = 0.005
+# With budgets, the evaluation ranks up to this many candidates past max_results, so that
+# a pick a spent budget refuses is replaced without evaluating again.
+MAX_BUDGET_SPARES = 8
 
 
 class Decider:
@@ -71,6 +76,7 @@ class Decider:
         self.store = store
         self.clock = clock
         self.history_seconds = history_horizon(ruleset)
+        self.budgets, self.budget_store = self._budgets(ruleset, store, clock)
         # Experiments: each customer's arms, and the prebuilt Decider of every combination of
         # arms that changes something (nba/experiments); None: no experiments, no cost.
         self.assigner = Assigner(ruleset.experiments) if ruleset.experiments else None
@@ -79,7 +85,24 @@ class Decider:
             if arms:
                 rules = variant(ruleset, [a for _, a in arms])
                 engine_name = engine if isinstance(engine, str) else self.engine.name
-                self.variants[key_of(arms)] = Decider(rules, engine_name, store, clock, None, model)
+                decider = Decider(rules, engine_name, store, clock, None, model)
+                decider.budget_store = self.budget_store  # one count, whatever the arm
+                self.variants[key_of(arms)] = decider
+
+    @staticmethod
+    def _budgets(
+        ruleset: RuleSet, store: InteractionStore | None, clock: Callable[[], float]
+    ) -> tuple[budgeting.Budgets | None, InteractionStore | None]:
+        """The rule set's budgets and where they are counted; (None, None) without budgets."""
+        if not ruleset.budgets:
+            return None, None
+        if store is None:
+            # No store: budgets are counted in this process only (a MemoryStore per Decider,
+            # so also afresh after a reload), not shared with other workers or replicas.
+            from nba.store.memory import MemoryStore
+
+            store = MemoryStore(retention_seconds=UNBOUNDED_HISTORY_SECONDS, clock=clock)
+        return budgeting.Budgets(ruleset.budgets, ruleset.meta.time_zone), store
 
     @property
     def version(self) -> str:
@@ -121,6 +144,10 @@ class Decider:
         skew = self.ruleset.policies.clock_skew_seconds
         request = merge_history(replace(request, degraded=True), (), skew)
         picks = self._fallback(request, self.policies.prepare(request), ())
+        if self.budgets is not None and any(
+            self.budgets.covers(p.action, p.channel) for p in picks
+        ):
+            picks = []  # no time to claim its budget: the safe side is saying nothing
         arms = self.assigner.arms(request.customer_id) if self.assigner is not None else {}
         return Decision(
             decision_id=new_decision_id(),
@@ -134,19 +161,28 @@ class Decider:
         )
 
     def decide_request(
-        self, request: DecisionRequest, decision_id: str = "", arms: Mapping[str, str] | None = None
+        self,
+        request: DecisionRequest,
+        decision_id: str = "",
+        arms: Mapping[str, str] | None = None,
+        claim: bool = True,
     ) -> Decision:
         """`decision_id` (new when empty) also seeds a learned scorer's sampling; with
         experiments, the customer's arms choose the rule set the decision is made with.
         `arms` (experiment id -> arm id): decide in these instead, as a replay does (a log
-        may keep only a hash of the customer id)."""
+        may keep only a hash of the customer id).
+
+        `claim`: count the picks against the rule set's budgets; False for what is not a
+        real decision (`nba explain`, scenario tests), which then ignores budgets.
+        """
         if self.assigner is None:
-            return self._decide(request, decision_id)
+            return self._decide(request, decision_id, claim)
         if arms is None:
             found = self.assigner.arms(request.customer_id)
         else:
             found = self.assigner.named(arms)
-        decision = self.variants.get(key_of(found.items()), self)._decide(request, decision_id)
+        variant = self.variants.get(key_of(found.items()), self)
+        decision = variant._decide(request, decision_id, claim)
         decision.arms = {experiment: arm.id for experiment, arm in found.items()}
         return decision
 
@@ -156,18 +192,25 @@ class Decider:
             return self
         return self.variants.get(key_of(self.assigner.arms(customer_id).items()), self)
 
-    def _decide(self, request: DecisionRequest, decision_id: str) -> Decision:
+    def _decide(self, request: DecisionRequest, decision_id: str, claim: bool) -> Decision:
         decision_id = decision_id or new_decision_id()
         request = self._with_context(request)
-        evaluation = self.evaluator.evaluate(request, decision_id)
+        budgeted = claim and self.budgets is not None
+        evaluated = self._with_spares(request) if budgeted else request
+        evaluation = self.evaluator.evaluate(evaluated, decision_id)
         engagement = evaluation.engagement
+        ranked = evaluation.ranked
+        excluded = [*engagement.excluded, *evaluation.excluded]
+        if budgeted:
+            ranked, request = self._within_budgets(request, ranked, excluded)
         picks = [
             Pick(rank, s.candidate.action, s.candidate.channel, s)
-            for rank, s in enumerate(evaluation.ranked, start=1)
+            for rank, s in enumerate(ranked, start=1)
         ]
-        excluded = [*engagement.excluded, *evaluation.excluded]
         if not picks:
             picks = self._fallback(request, evaluation.policies, engagement.suppressed)
+            if budgeted and picks:
+                picks, request = self._budgeted_fallback(request, picks, excluded)
             chosen = {p.action.id for p in picks}
             excluded = [e for e in excluded if e.action_id not in chosen]
         return Decision(
@@ -180,6 +223,44 @@ class Decider:
             fired=evaluation.fired,
             scorer=evaluation.scorer,
         )
+
+    def _with_spares(self, request: DecisionRequest) -> DecisionRequest:
+        """The request evaluated for a budgeted decision: ranking spares past max_results,
+        one per budgeted action (each may be refused once), at most MAX_BUDGET_SPARES."""
+        assert self.budgets is not None
+        spares = min(len(self.budgets.covered), MAX_BUDGET_SPARES)
+        widened = copy.copy(request)  # a third of what dataclasses.replace costs
+        widened.max_results += spares
+        return widened
+
+    def _within_budgets(
+        self, request: DecisionRequest, ranked: list[Scored], excluded: list[Exclusion]
+    ) -> tuple[list[Scored], DecisionRequest]:
+        """The first max_results of `ranked` the budgets allow, claimed in the store.
+
+        Adds the budgets' exclusions to `excluded`; a store error marks the request degraded.
+        """
+        assert self.budgets is not None and self.budget_store is not None
+        options = [(s.candidate.action, s.candidate.channel) for s in ranked]
+        outcome = budgeting.claim(
+            self.budgets, self.budget_store, options, request.max_results, self.clock()
+        )
+        excluded.extend(outcome.excluded)
+        kept = [ranked[i] for i in outcome.kept]
+        if request.explain:
+            _ranked_below(request.max_results, ranked, set(outcome.kept), outcome, excluded)
+        return kept, replace(request, degraded=True) if outcome.failed else request
+
+    def _budgeted_fallback(
+        self, request: DecisionRequest, picks: list[Pick], excluded: list[Exclusion]
+    ) -> tuple[list[Pick], DecisionRequest]:
+        """The fallback, if no budget covering it is spent: a budget holds for it too."""
+        assert self.budgets is not None and self.budget_store is not None
+        options = [(p.action, p.channel) for p in picks]
+        outcome = budgeting.claim(self.budgets, self.budget_store, options, 1, self.clock())
+        excluded.extend(outcome.excluded)
+        request = replace(request, degraded=True) if outcome.failed else request
+        return [picks[i] for i in outcome.kept], request
 
     def _with_context(self, request: DecisionRequest) -> DecisionRequest:
         """Stage 2: the request's interactions and consent merged with the stored ones."""
@@ -210,6 +291,33 @@ class Decider:
         fallback, channel = found
         action = self.ruleset.actions[fallback.action]
         return [Pick(1, action, channel, None, fallback=True, fallback_from=fallback)]
+
+
+def _ranked_below(
+    limit: int,
+    ranked: list[Scored],
+    kept: set[int],
+    outcome: budgeting.Outcome,
+    excluded: list[Exclusion],
+) -> None:
+    """Explained decisions: the spares not needed are ranked below the top `limit`, and the
+    arbitration exclusions of the widened evaluation say the request's limit, not its own."""
+    refused = {e.action_id for e in outcome.excluded}
+    for item in excluded:
+        if item.rule == "arbitration.max_results":
+            item.reason = f"Ranked below the top {limit}"
+    for index, scored in enumerate(ranked):
+        action = scored.candidate.action
+        if index not in kept and action.id not in refused:
+            excluded.append(
+                Exclusion(
+                    action.id,
+                    "arbitration.max_results",
+                    f"Ranked below the top {limit}",
+                    "arbitration",
+                    action.location,
+                )
+            )
 
 
 def new_decision_id() -> str:

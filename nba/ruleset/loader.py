@@ -34,6 +34,7 @@ from nba.ruleset.model import (
     ArbitrationSpec,
     AttributeSpec,
     AttributeType,
+    BudgetSpec,
     ChannelSpec,
     ContextSpec,
     Engagement,
@@ -55,6 +56,7 @@ from nba.ruleset.ruleset import (
     DEFAULT_CLOCK_SKEW_SECONDS,
     ENGAGEMENT_STAGES,
     Action,
+    Budget,
     Cap,
     Cooldown,
     Fallback,
@@ -440,6 +442,7 @@ class _Assembler:
         )
         fallbacks = tuple(self.fallback(e, actions, channels) for e in merged.get("fallbacks", []))
         policies = self.policies(merged.get("policies"), channels, groups)
+        budgets = self.budgets(merged.get("budgets", []), actions, groups, channels)
         learning = self.learning(merged.get("learning"), action_entries, groups)
         learning_context = self.learning_context(
             merged.get("learning"), attributes, frozenset(e.item.id for e in segment_entries)
@@ -475,6 +478,7 @@ class _Assembler:
             learning_context=learning_context if learning else None,
             experiments=experiments,
             dormant_rules=tuple(dormant),
+            budgets=budgets,
             attribute_locations={
                 k: e.doc.locate_key(e.path) for k, e in merged.get("profile", {}).items()
             },
@@ -896,6 +900,31 @@ class _Assembler:
                 else DEFAULT_CLOCK_SKEW_SECONDS
             ),
         )
+
+    def budgets(
+        self,
+        entries: list[Entry],
+        actions: dict[str, Action],
+        groups: frozenset[str],
+        channels: dict[str, ChannelSpec],
+    ) -> tuple[Budget, ...]:
+        """`budgets:`: volume constraints over all customers, targets resolved to action ids."""
+        budgets = []
+        for entry in self.unique(entries, "budget"):
+            spec: BudgetSpec = entry.item
+            self.known_channel(spec.channel, channels, entry.at("channel"))
+            if spec.paced and spec.per == "total":
+                self.error(
+                    "schema",
+                    f"budget '{spec.id}' is paced but counted in total: a total has no end to"
+                    " spread it over; expected `per: day`, `week` or `month`, or no `paced`",
+                    entry.at("paced"),
+                )
+            targets = self.targets(spec, actions, groups, entry, "budget")
+            budgets.append(
+                Budget(spec.id, spec.limit, spec.per, targets, spec.channel, spec.paced, entry.at())
+            )
+        return tuple(budgets)
 
     def known_channel(
         self, name: str | None, channels: dict[str, ChannelSpec], at: Location

@@ -379,6 +379,18 @@ class LeverSpec(WeightTargets):
     description: str = ""
 
 
+class BudgetSpec(Targets):
+    """At most `limit` recommendations of the targeted actions per calendar `per` window
+    (in the rule set's time zone), over all customers; `paced` spreads them over the window."""
+
+    id: Id
+    limit: Annotated[StrictInt, Field(ge=0)]
+    per: Literal["day", "week", "month", "total"]
+    channel: Id | None = None  # only recommendations on this channel count; None: any
+    paced: StrictBool = False
+    description: str = ""
+
+
 class ArbitrationSpec(Strict):
     max_results: Annotated[StrictInt, Field(ge=1, le=100)] = 3
     max_per_group: Annotated[StrictInt, Field(ge=0)] = 0
@@ -533,6 +545,7 @@ LIST_SECTIONS: dict[str, type[BaseModel]] = {
     "levers": LeverSpec,
     "fallbacks": FallbackSpec,
     "experiments": ExperimentSpec,
+    "budgets": BudgetSpec,
 }
 SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
     "ruleset": RuleSetMeta,

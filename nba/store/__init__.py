@@ -197,6 +197,23 @@ class InteractionStore(Protocol):
         model refresh reads every few seconds."""
         ...
 
+    def take_budget(
+        self, claims: Sequence[tuple[str, int]], expires_at: float
+    ) -> tuple[bool, list[int]]:
+        """Claims one unit of each (budget counter, limit) pair, all or nothing, atomically
+        across threads, processes and replicas (volume constraints, nba/pipeline/budgets.py).
+        If every named counter (absent or expired: 0) can take what is claimed of it without
+        passing its limit (a counter named twice takes 2), adds to all of them, sets their
+        expiry to ``expires_at`` (unix seconds; ``math.inf``: never) and returns (True, the
+        counts after); otherwise changes nothing and returns (False, the counts now), one
+        count per claim, in order. ValueError for an empty name, a limit that is not an int
+        >= 0, one counter with two limits, or a NaN ``expires_at``."""
+        ...
+
+    def budget_counts(self, prefix: str = "") -> dict[str, int]:
+        """Every unexpired budget counter whose name starts with ``prefix``, in one read."""
+        ...
+
     def remember_shown(self, shown: Sequence[Shown]) -> None:
         """Keeps, per customer, what each decision showed and the payload an outcome of it
         will need (nba/scoring/attribution.py): the customer's latest MAX_SHOWN decisions,
@@ -283,6 +300,50 @@ def checked_increments(increments: Mapping[str, float]) -> list[tuple[str, float
             raise ValueError(f"counter {name!r}: increment {value!r} is not a finite number")
         pairs.append((name, float(value)))
     return pairs
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetClaims:
+    """A take_budget call's claims, checked: each counter once, with what it is asked for."""
+
+    names: tuple[str, ...]  # each counter once, in the order first claimed
+    wanted: tuple[int, ...]  # how many each is asked for
+    limits: tuple[int, ...]
+    order: tuple[int, ...]  # for each claim, its counter's index in names
+
+    def fit(self, counts: Sequence[int]) -> bool:
+        """Can counters at `counts` (per name) take what is claimed of them?"""
+        return all(c + w <= lim for c, w, lim in zip(counts, self.wanted, self.limits, strict=True))
+
+    def per_claim(self, counts: Sequence[int]) -> list[int]:
+        """Counts per name, as take_budget answers them: one per claim."""
+        return [int(counts[i]) for i in self.order]
+
+
+def checked_claims(claims: Sequence[tuple[str, int]], expires_at: float) -> BudgetClaims:
+    """take_budget's arguments checked the same way by every backend (see its docstring)."""
+    if math.isnan(expires_at):
+        raise ValueError("expires_at must be a unix time or math.inf, not NaN")
+    index: dict[str, int] = {}
+    wanted: list[int] = []
+    limits: list[int] = []
+    order = []
+    for name, limit in claims:
+        if not name:
+            raise ValueError("a budget counter name must not be empty")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"budget {name!r}: limit {limit!r} is not an int >= 0")
+        if name not in index:
+            index[name] = len(index)
+            wanted.append(0)
+            limits.append(limit)
+        elif limits[index[name]] != limit:
+            raise ValueError(
+                f"budget {name!r} is claimed with limits {limits[index[name]]} and {limit}"
+            )
+        wanted[index[name]] += 1
+        order.append(index[name])
+    return BudgetClaims(tuple(index), tuple(wanted), tuple(limits), tuple(order))
 
 
 def check_customer_id(customer_id: str) -> None:

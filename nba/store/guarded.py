@@ -179,6 +179,14 @@ class GuardedStore:
     def counters(self, prefix: str = "") -> dict[str, float]:
         return self._call("counters", lambda: self.store.counters(prefix))
 
+    def take_budget(
+        self, claims: Sequence[tuple[str, int]], expires_at: float
+    ) -> tuple[bool, list[int]]:
+        return self._call("take_budget", lambda: self.store.take_budget(claims, expires_at))
+
+    def budget_counts(self, prefix: str = "") -> dict[str, int]:
+        return self._call("budget_counts", lambda: self.store.budget_counts(prefix))
+
     def remember_shown(self, shown: Sequence[Shown]) -> None:
         self._call("remember_shown", lambda: self.store.remember_shown(shown))
 

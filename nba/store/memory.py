@@ -9,6 +9,7 @@ a bounded batch of them per hold of the lock, so that a long sweep does not stal
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from nba.store import (
     RetentionSetting,
     Shown,
     check_customer_id,
+    checked_claims,
     checked_consent,
     checked_increments,
     latest_shown,
@@ -72,6 +74,7 @@ class MemoryStore(RetentionSetting):
         self._clock = clock
         self._lock = threading.Lock()
         self._counters: dict[str, float] = {}
+        self._budgets: dict[str, tuple[int, float]] = {}  # name -> (count, expires_at)
         self._customers: dict[str, _History] = {}
         # customer -> channel -> (granted, at); apart from the histories, which retention empties
         self._shown: dict[str, list[Shown]] = {}  # oldest first, at most MAX_SHOWN
@@ -165,6 +168,32 @@ class MemoryStore(RetentionSetting):
     def counters(self, prefix: str = "") -> dict[str, float]:
         with self._lock:
             return {k: v for k, v in self._counters.items() if k.startswith(prefix)}
+
+    def take_budget(
+        self, claims: Sequence[tuple[str, int]], expires_at: float
+    ) -> tuple[bool, list[int]]:
+        checked = checked_claims(claims, expires_at)
+        with self._lock:
+            now = self._clock()
+            counts = [self._budget_count(name, now) for name in checked.names]
+            if not checked.fit(counts):
+                return False, checked.per_claim(counts)
+            after = [c + w for c, w in zip(counts, checked.wanted, strict=True)]
+            for name, count in zip(checked.names, after, strict=True):
+                self._budgets[name] = (count, expires_at)
+            return True, checked.per_claim(after)
+
+    def budget_counts(self, prefix: str = "") -> dict[str, int]:
+        with self._lock:
+            now = self._clock()
+            for name in [n for n, (_, end) in self._budgets.items() if end <= now]:
+                del self._budgets[name]  # ended windows: what the other backends expire
+            return {n: c for n, (c, _) in self._budgets.items() if n.startswith(prefix)}
+
+    def _budget_count(self, name: str, now: float) -> int:
+        """A budget counter's count; the caller holds the lock."""
+        count, expires_at = self._budgets.get(name, (0, math.inf))
+        return count if expires_at > now else 0
 
     def remember_shown(self, shown: Sequence[Shown]) -> None:
         with self._lock:

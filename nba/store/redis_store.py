@@ -54,6 +54,7 @@ from nba.store import (
     Shown,
     StoreError,
     check_customer_id,
+    checked_claims,
     checked_consent,
     checked_increments,
     latest_shown,
@@ -65,6 +66,10 @@ from nba.store import (
 
 KEY_PREFIX = "nba:"
 COUNTERS_KEY = f"{KEY_PREFIX}counters"  # learned models' evidence (add_to_counters)
+# Budget counters share one hash tag, so that one script can claim several at once in a
+# Cluster too (they then all live on one node; a counter is a few bytes per budget and window).
+BUDGET_TAG = f"{KEY_PREFIX}{{nba-budget}}:"
+BUDGET_INDEX = f"{BUDGET_TAG}index"  # zset: counter name -> when it expires (budget_counts)
 T = TypeVar("T")
 R = TypeVar("R")
 # A Decide must not hang on a dead Redis: a healthy one answers in a millisecond, and after
@@ -78,6 +83,47 @@ for i = 1, #ARGV, 2 do
   redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 return #ARGV / 2
+"""
+
+# KEYS: the index, then each budget counter. ARGV: now (ms), expires at (ms, or "+inf"),
+# then each counter's name, wanted and limit. All or nothing: nothing is written unless
+# every counter has room. Returns {1 or 0, count of each counter (after, or now)}.
+_TAKE_BUDGET_SCRIPT = """
+local counts = {}
+local fits = 1
+for i = 2, #KEYS do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local at = 3 + (i - 2) * 3
+  if c + tonumber(ARGV[at + 1]) > tonumber(ARGV[at + 2]) then fits = 0 end
+  counts[i - 1] = c
+end
+if fits == 1 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+  for i = 2, #KEYS do
+    local at = 3 + (i - 2) * 3
+    counts[i - 1] = redis.call('INCRBY', KEYS[i], ARGV[at + 1])
+    if ARGV[2] ~= '+inf' then redis.call('PEXPIREAT', KEYS[i], ARGV[2]) end
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[at])
+  end
+end
+table.insert(counts, 1, fits)
+return counts
+"""
+
+# KEYS: the index. ARGV: now (ms), the prefix. Returns name, count, name, count, ...
+_BUDGET_COUNTS_SCRIPT = """
+local names = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+local found = {}
+for _, name in ipairs(names) do
+  if string.sub(name, 1, #ARGV[2]) == ARGV[2] then
+    local count = redis.call('GET', KEYS[1]:sub(1, -6) .. name)
+    if count then
+      table.insert(found, name)
+      table.insert(found, count)
+    end
+  end
+end
+return found
 """
 
 # KEYS: entries zset, ids zset. ARGV: interaction id, encoded entry, at, cutoff, ttl in ms.
@@ -131,6 +177,20 @@ def shown_key(customer_id: str) -> str:
 def consent_key(customer_id: str) -> str:
     """The customer's consent hash, in the same cluster slot as their other keys."""
     return f"{_tag(customer_id)}:consent"
+
+
+def budget_key(name: str) -> str:
+    """A budget counter's key: every one under the same hash tag (one slot, one script)."""
+    return f"{BUDGET_TAG}{name}"
+
+
+def _ms(at: float) -> int | str:
+    """Unix seconds as the integer milliseconds PEXPIREAT takes; "+inf" for never."""
+    return "+inf" if math.isinf(at) else math.ceil(at * 1000)
+
+
+def _ints(reply: list[object]) -> list[int]:
+    return [int(cast(int, item)) for item in reply]
 
 
 def encode_consent(granted: bool, at: float) -> str:
@@ -204,6 +264,8 @@ class RedisStore(RetentionSetting):
         self._record_script = client.register_script(_RECORD_SCRIPT)
         self._consent_script = client.register_script(_CONSENT_SCRIPT)
         self._counters_script = client.register_script(_COUNTERS_SCRIPT)
+        self._take_budget_script = client.register_script(_TAKE_BUDGET_SCRIPT)
+        self._budget_counts_script = client.register_script(_BUDGET_COUNTS_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, *, retention_seconds: float, clock: Clock) -> RedisStore:
@@ -265,6 +327,35 @@ class RedisStore(RetentionSetting):
             stored = self._client.hgetall(COUNTERS_KEY)
         counters = self._decode("counters", COUNTERS_KEY, decode_counters, stored)
         return {name: value for name, value in counters.items() if name.startswith(prefix)}
+
+    def take_budget(
+        self, claims: Sequence[tuple[str, int]], expires_at: float
+    ) -> tuple[bool, list[int]]:
+        """One script, atomic on the server; counters expire (PEXPIREAT) when their window
+        ends. Not idempotent: a retry after a lost reply may count a claim twice, which errs
+        on the safe side (fewer recommendations, never more)."""
+        checked = checked_claims(claims, expires_at)
+        if not checked.names:
+            return True, []
+        args: list[str | int] = [_ms(self._clock()), _ms(expires_at)]
+        for name, wanted, limit in zip(checked.names, checked.wanted, checked.limits, strict=True):
+            args += [name, wanted, limit]
+        keys = [BUDGET_INDEX, *(budget_key(name) for name in checked.names)]
+        with self._errors("take_budget"):
+            reply = self._take_budget_script(keys=keys, args=args)
+        fits, *counts = self._decode("take_budget", BUDGET_INDEX, _ints, reply)
+        return fits == 1, checked.per_claim(counts)
+
+    def budget_counts(self, prefix: str = "") -> dict[str, int]:
+        args = [_ms(self._clock()), prefix]
+        with self._errors("budget_counts"):
+            reply = self._budget_counts_script(keys=[BUDGET_INDEX], args=args)
+
+        def decode(reply: list[str]) -> dict[str, int]:
+            pairs = iter(reply)
+            return {str(name): int(count) for name, count in zip(pairs, pairs, strict=True)}
+
+        return self._decode("budget_counts", BUDGET_INDEX, decode, reply)
 
     def remember_shown(self, shown: Sequence[Shown]) -> None:
         if not shown:

@@ -21,6 +21,10 @@ Retention: ``record`` trims the recording customer; ``sweep`` deletes everybody'
 through the index on ``at``, in batches of ``SWEEP_BATCH`` rows, each its own short write
 transaction, so records from this and other processes go on between batches.
 
+Budgets (``take_budget``) are rows of their own table, read and written in one ``BEGIN
+IMMEDIATE`` transaction, so processes sharing the file never grant past a limit; rows of
+ended windows are ignored at once and deleted by ``sweep``.
+
 Schema version 2 added the consent table and the ``at`` index. Both are created with
 ``IF NOT EXISTS`` on open, so a version 1 file is upgraded in place (building the index over
 an existing table takes one write transaction of a length proportional to its rows).
@@ -45,6 +49,7 @@ from nba.store import (
     Shown,
     StoreError,
     check_customer_id,
+    checked_claims,
     checked_consent,
     checked_increments,
     latest_shown,
@@ -91,7 +96,15 @@ CREATE TABLE IF NOT EXISTS shown (
     PRIMARY KEY (customer_id, decision_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS shown_customer_at ON shown (customer_id, at);
+CREATE TABLE IF NOT EXISTS budgets (
+    name       TEXT    NOT NULL PRIMARY KEY,
+    count      INTEGER NOT NULL,
+    expires_at REAL    NOT NULL
+) WITHOUT ROWID;
 """
+_BUDGET = "SELECT count, expires_at FROM budgets WHERE name = ?"
+_SET_BUDGET = "INSERT OR REPLACE INTO budgets (name, count, expires_at) VALUES (?, ?, ?)"
+_SWEEP_BUDGETS = "DELETE FROM budgets WHERE expires_at <= ?"
 _REMEMBER = (
     "INSERT OR REPLACE INTO shown (customer_id, decision_id, at, encoded) VALUES (?, ?, ?, ?)"
 )
@@ -224,6 +237,38 @@ class SqliteStore(RetentionSetting):
             conn.executemany(_ADD_TO_COUNTER, pairs)
             conn.execute("COMMIT")
 
+    def take_budget(
+        self, claims: Sequence[tuple[str, int]], expires_at: float
+    ) -> tuple[bool, list[int]]:
+        """One IMMEDIATE transaction: the write lock is held from the read of the counts to
+        the write of the new ones, so processes sharing the file cannot both take the last."""
+        checked = checked_claims(claims, expires_at)
+        with self._write_lock, self._connection("take_budget") as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            now = self._clock()
+            counts = []
+            for name in checked.names:
+                row = conn.execute(_BUDGET, (name,)).fetchone()
+                counts.append(int(row[0]) if row is not None and row[1] > now else 0)
+            if not checked.fit(counts):
+                conn.execute("ROLLBACK")
+                return False, checked.per_claim(counts)
+            after = [c + w for c, w in zip(counts, checked.wanted, strict=True)]
+            conn.executemany(
+                _SET_BUDGET, [(n, c, expires_at) for n, c in zip(checked.names, after, strict=True)]
+            )
+            conn.execute("COMMIT")
+        return True, checked.per_claim(after)
+
+    def budget_counts(self, prefix: str = "") -> dict[str, int]:
+        upper = prefix + "\U0010ffff"
+        with self._connection("budget_counts") as conn:
+            rows = conn.execute(
+                "SELECT name, count FROM budgets WHERE name >= ? AND name < ? AND expires_at > ?",
+                (prefix, upper, self._clock()),
+            ).fetchall()
+        return {name: int(count) for name, count in rows}
+
     def counters(self, prefix: str = "") -> dict[str, float]:
         # A range on the primary key, not LIKE: a prefix may hold % or _.
         upper = prefix + "\U0010ffff"
@@ -291,6 +336,8 @@ class SqliteStore(RetentionSetting):
         with self._connection("sweep") as conn:
             removed = self._sweep_batches(conn, _SWEEP, cutoff, batch_size)
             self._sweep_batches(conn, _SWEEP_SHOWN, cutoff, batch_size)  # not interactions
+            with self._write_lock:  # budgets of ended windows: one row per budget and window
+                conn.execute(_SWEEP_BUDGETS, (self._clock(),))
         return removed
 
     def _sweep_batches(
