@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from nba.batch.source import Partition, Record, records
 from nba.errors import RequestError
 from nba.pipeline.context import merge_context
-from nba.pipeline.decider import Decider
+from nba.pipeline.decider import MAX_BUDGET_SPARES, Decider
 from nba.pipeline.types import DecisionRequest
 from nba.ruleset.loader import load_documents
 from nba.store import InteractionStore, StoreError, open_store
@@ -51,6 +51,8 @@ class Decided:
     degraded: bool
     arms: dict[str, str]
     recommendations: list[dict[str, Any]]
+    max_results: int = 0  # what the customer may get; more options are budgets' spares
+    budget_excluded: list[str] = field(default_factory=list)  # allocate.py's refusals
 
 
 @dataclass(slots=True)
@@ -106,9 +108,12 @@ def decide_partition(partition: Partition, plugin: RuleSetPlugin | None = None) 
         elif request.customer_id in stored:
             history, consent = stored[request.customer_id]
             request = merge_context(request, history, consent, skew)
+        wanted = request.max_results
+        if decider.budgets is not None:  # spares, for what allocate.py finds spent
+            request = replace(request, max_results=wanted + _spares(decider))
         decision = decider.decide_request(request, claim=False)  # allocate.py: globally
         response = decider.responses.build(decision)
-        result.decided.append(_decided(request.customer_id, response))
+        result.decided.append(_decided(request.customer_id, response, wanted))
     result.seconds = time.perf_counter() - started
     return result
 
@@ -160,8 +165,14 @@ def _stored(
         return None
 
 
-def _decided(customer_id: str, response: pb.DecideResponse) -> Decided:
+def _spares(decider: Decider) -> int:
+    assert decider.budgets is not None
+    return min(len(decider.budgets.covered), MAX_BUDGET_SPARES)
+
+
+def _decided(customer_id: str, response: pb.DecideResponse, wanted: int) -> Decided:
     return Decided(
+        max_results=wanted,
         customer_id=customer_id,
         decision_id=response.decision_id,
         ruleset_version=response.ruleset_version,

@@ -14,10 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from nba.batch import BatchError
+from nba.batch.allocate import Allocation, allocate, apply, read_rows, remaining, write_back
 from nba.batch.decide import BatchSettings, RuleSetPlugin, decide_partition
-from nba.batch.sink import FORMATS, done, open_output, write_bad, write_part
+from nba.batch.sink import (
+    FORMATS,
+    SCORED,
+    done,
+    open_output,
+    part_path,
+    write_bad,
+    write_part,
+    write_rows,
+)
 from nba.batch.source import JSONL_BYTES_PER_PARTITION, Partition, identity, plan
 from nba.ruleset.loader import load_documents, rule_files
+from nba.ruleset.ruleset import RuleSet
 
 DEFAULT_MAX_BAD = 1000  # Pega's default: a run stops after this many bad records
 Progress = Callable[[int, int], None]
@@ -44,6 +55,8 @@ class BatchRun:
     seconds: float = 0.0
     task_seconds: float = 0.0  # summed over tasks: the work, whatever the parallelism
     workers: set[str] = field(default_factory=set)
+    scoring_seconds: float = 0.0  # deciding every partition
+    allocation: Allocation | None = None  # the global budget pass, when budgets exist
 
 
 def decide_and_write(partition: Partition, out: str, output_format: str) -> PartDone:
@@ -83,7 +96,11 @@ def run_batch(
         "format": output_format,
     }
     open_output(out, manifest, restart)
-    finished = done(out, [p.index for p in partitions], output_format)
+    # With budgets each partition is first scored (the checkpoint) and written in its final
+    # form only after the global allocation (allocate.py).
+    scored, scored_format = (out / SCORED, "parquet") if ruleset.budgets else (out, output_format)
+    scored.mkdir(exist_ok=True)
+    finished = done(scored, [p.index for p in partitions], scored_format)
     todo = [p for p in partitions if p.index not in finished]
     run = BatchRun(out, len(partitions), len(finished))
     started = time.monotonic()
@@ -91,7 +108,10 @@ def run_batch(
         settings = BatchSettings(as_of, store_url)
         with _client(scheduler, workers) as client:
             client.register_plugin(RuleSetPlugin(files, settings))
-            _run_tasks(client, todo, out, output_format, run, max_bad, progress)
+            _run_tasks(client, todo, scored, scored_format, run, max_bad, progress)
+    run.scoring_seconds = time.monotonic() - started
+    if ruleset.budgets and len(run.bad) <= max_bad:
+        run.allocation = _allocate(ruleset, partitions, out, output_format, store_url, as_of)
     run.seconds = time.monotonic() - started
     if run.bad:
         path = write_bad(out, run.bad)
@@ -103,6 +123,35 @@ def run_batch(
                 " already written are kept, and a rerun resumes after the input is fixed"
             )
     return run
+
+
+def _allocate(
+    ruleset: RuleSet,
+    partitions: list[Partition],
+    out: Path,
+    output_format: str,
+    store_url: str | None,
+    as_of: float | None,
+) -> Allocation:
+    """The global budget pass over every scored partition, then the final files."""
+    from nba.store import open_store
+
+    now = as_of if as_of is not None else time.time()
+    store = open_store(store_url, retention_seconds=86400) if store_url else None
+    try:
+        left, keys = remaining(ruleset, now, store)
+        parts = [
+            (p.index, read_rows(part_path(out / SCORED, p.index, "parquet"))) for p in partitions
+        ]
+        allocation = allocate(ruleset, parts, left)
+        for index, rows in parts:
+            write_rows(out, index, apply(rows, index, allocation), output_format)
+        if store is not None:
+            write_back(ruleset, store, keys, allocation.granted, now)
+    finally:
+        if store is not None:
+            store.close()
+    return allocation
 
 
 def _run_tasks(

@@ -19,6 +19,7 @@ from nba.batch import BatchError
 from nba.batch.decide import Decided
 
 MANIFEST = "_nba_batch.json"
+SCORED = "_scored"  # with budgets: each partition scored, before the global allocation
 BAD_RECORDS = "_bad_records.jsonl"
 FORMATS = ("parquet", "jsonl")
 
@@ -47,6 +48,8 @@ def schema() -> Any:
             ("degraded", pa.bool_()),
             ("arms", pa.map_(pa.string(), pa.string())),
             ("recommendations", pa.list_(recommendation)),
+            ("max_results", pa.int32()),
+            ("budget_excluded", pa.list_(pa.string())),
         ]
     )
 
@@ -62,9 +65,13 @@ def done(out: Path, indices: Sequence[int], output_format: str) -> set[int]:
 
 def write_part(out: Path, index: int, decided: Sequence[Decided], output_format: str) -> Path:
     """One partition's decisions, renamed into place only once complete."""
+    return write_rows(out, index, [asdict(d) for d in decided], output_format)
+
+
+def write_rows(out: Path, index: int, rows: list[dict[str, Any]], output_format: str) -> Path:
     final = part_path(out, index, output_format)
     temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    rows = [asdict(d) for d in decided]
+    rows = [dict(r) for r in rows]
     if output_format == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -94,7 +101,7 @@ def open_output(out: Path, manifest: dict[str, Any], restart: bool) -> None:
                 " afresh"
             )
         return
-    for stale in out.glob("part-*"):
+    for stale in [*out.glob("part-*"), *out.glob(f"{SCORED}/part-*")]:
         stale.unlink()
     path.write_text(json.dumps(manifest, indent=1))
 

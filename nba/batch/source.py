@@ -13,7 +13,7 @@ from typing import Any
 
 from nba.batch import BatchError
 
-JSONL_BYTES_PER_PARTITION = 4 << 20  # ~4,000 gen-customers lines: a task of a few seconds
+JSONL_BYTES_PER_PARTITION = 1 << 20  # ~800 gen-customers lines: a task under a second
 
 
 @dataclass(frozen=True, slots=True)

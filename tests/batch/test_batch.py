@@ -22,9 +22,11 @@ from google.protobuf import json_format
 
 from nba.authoring.customers import generate_customers, write_jsonl
 from nba.batch import BatchError
+from nba.batch.allocate import remaining
 from nba.batch.run import run_batch
 from nba.pipeline.decider import Decider
 from nba.pipeline.types import Interaction, Outcome
+from nba.ruleset.loader import load_ruleset
 from nba.ruleset.ruleset import RuleSet
 from nba.store import open_store
 from nba.v1 import decisioning_pb2 as pb
@@ -215,3 +217,76 @@ def test_stored_history_and_consent_decide_as_they_would_online(
         not (r["action_id"] == top["action_id"] and r["channel"] == top["channel"]) for r in again
     )
     assert all(r["channel"] != top["channel"] or r["purpose"] == "service" for r in again)
+
+
+BUDGET = """
+budgets:
+  - id: easy_access_daily
+    limit: 20
+    per: day
+    actions: [sav_easy_access]
+"""
+
+
+def budget_rules(tmp_path: Path) -> Path:
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests", "examples"))
+    (rules / "budgets.yaml").write_text(BUDGET)
+    return rules
+
+
+def test_a_budget_goes_to_the_customers_where_it_is_worth_most_and_the_next_action_steps_in(
+    cluster: str, bank: RuleSet, tmp_path: Path
+) -> None:
+    customers(tmp_path / "base.jsonl", bank, 400)
+    rules = budget_rules(tmp_path)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = open_store(url, retention_seconds=86400)
+    _, (key,) = remaining(load_ruleset(rules), time.time(), None)
+    store.take_budget([(key, 20)] * 5, time.time() + 86400)  # online decisions took 5 today
+    store.close()
+    run = run_batch(
+        tmp_path / "base.jsonl",
+        rules,
+        tmp_path / "out",
+        scheduler=cluster,
+        store_url=url,
+        partition_bytes=SMALL,
+    )
+    assert run.allocation is not None and run.allocation.granted == {"easy_access_daily": 15}
+    final = decided(tmp_path / "out")
+    scored = decided(tmp_path / "out" / "_scored")
+
+    def easy(row: dict[str, Any]) -> dict[str, Any] | None:
+        return next(
+            (r for r in row["recommendations"] if r["action_id"] == "sav_easy_access"), None
+        )
+
+    granted = [easy(r)["score"] for r in final.values() if easy(r)]  # type: ignore[index]
+    assert len(granted) == 15
+    wanted = {
+        c: easy(r) for c, r in scored.items() if easy(r) and easy(r)["rank"] <= r["max_results"]
+    }  # type: ignore[index]
+    refused = [wanted[c]["score"] for c in wanted if not easy(final[c])]  # type: ignore[index]
+    assert refused and min(granted) >= max(refused)  # priority across the base, not arrival
+    for c in wanted:
+        if not easy(final[c]):
+            assert final[c]["budget_excluded"] == [
+                "sav_easy_access: budget easy_access_daily is spent (20 per day)"
+            ]
+            others = [
+                r["action_id"]
+                for r in scored[c]["recommendations"]
+                if r["action_id"] != "sav_easy_access"
+            ]
+            assert [r["action_id"] for r in final[c]["recommendations"]] == others[
+                : scored[c]["max_results"]
+            ]
+            assert [r["rank"] for r in final[c]["recommendations"]] == list(
+                range(1, len(final[c]["recommendations"]) + 1)
+            )
+    store = open_store(url, retention_seconds=86400)
+    assert store.budget_counts("b|") == {key: 20}  # the batch's grants are counted for online
+    store.close()
