@@ -1312,6 +1312,9 @@ def _report_lines(found: Any) -> Iterator[str]:
             f"  {r.action_id} / {r.channel} / {r.arm}: {r.decisions:,}, {r.impressions:,},"
             f" {r.positives:,}, {rate}, {r.value_per_impression:.2f}"
         )
+    for b in found.budgets:
+        paced = f" (paced: {b.allowed_now:,} allowed by now)" if b.paced else ""
+        yield f"\nbudget {b.budget}: {b.used:,} of {b.limit:,} {b.window}{paced}"
     if found.models:
         yield "\nmodel maturity"
         for m in found.models:

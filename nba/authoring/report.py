@@ -27,6 +27,7 @@ and the uplift cannot be trusted.
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,12 +108,28 @@ class ExperimentReport:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetUse:
+    """One budget's current window: the store's count against its limit and, from the
+    decision log, how the logged recommendations it covers were spent over the window."""
+
+    budget: str
+    window: str  # "today", "this week", ...
+    start: float | None  # the window's start (unix seconds); None for a total
+    limit: int
+    allowed_now: int  # the limit, or a paced budget's allowance at the report's moment
+    used: int  # the store's counter: every worker's and replica's claims
+    paced: bool
+    spent: tuple[tuple[float, int], ...]  # (elapsed fraction, logged so far), <= 60 points
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     decisions: int
     rows: tuple[ActionRow, ...]
     experiments: tuple[ExperimentReport, ...]
     skipped: Mapping[str, int] = field(default_factory=dict)
     models: tuple[ActionModel, ...] = ()  # maturity per learning action (nba models)
+    budgets: tuple[BudgetUse, ...] = ()
 
 
 @dataclass(slots=True)
@@ -129,11 +146,53 @@ def report(
     store: InteractionStore,
     ruleset: RuleSet,
     models: Sequence[ActionModel] = (),
+    now: float | None = None,
 ) -> Report:
     """The report over every logged decision whose outcomes the store can join."""
+    records = list(records)
     joined, skipped = _join(records, store, ruleset)
     rows, experiments = _rows(joined, ruleset), _experiments(joined, ruleset)
-    return Report(len(joined), rows, experiments, skipped, tuple(models))
+    budgets = budget_use(records, store, ruleset, time.time() if now is None else now)
+    return Report(len(joined), rows, experiments, skipped, tuple(models), budgets)
+
+
+def budget_use(
+    records: Sequence[DecisionRecord], store: InteractionStore, ruleset: RuleSet, now: float
+) -> tuple[BudgetUse, ...]:
+    """Per budget, its current window's count (store) and spending curve (the log)."""
+    from zoneinfo import ZoneInfo
+
+    from nba.pipeline.budgets import KEY_PREFIX, allowance, window
+
+    zone = ZoneInfo(ruleset.meta.time_zone)
+    counts = store.budget_counts(KEY_PREFIX) if ruleset.budgets else {}
+    found = []
+    for budget in ruleset.budgets:
+        current = window(budget, now, zone)
+        times = sorted(
+            r.time
+            for r in records
+            if current.start <= r.time < current.end
+            for rec in r.recommendations
+            if budget.covers(str(rec["action"]), str(rec["channel"]))
+        )
+        step = max(1, len(times) // 60)
+        spent = tuple(
+            (current.elapsed(t), i + 1) for i, t in enumerate(times) if (i + 1) % step == 0
+        )
+        found.append(
+            BudgetUse(
+                budget.id,
+                current.label,
+                current.start if math.isfinite(current.start) else None,
+                budget.limit,
+                allowance(budget, current, now),
+                counts.get(current.key, 0),
+                budget.paced,
+                spent,
+            )
+        )
+    return tuple(found)
 
 
 def _join(

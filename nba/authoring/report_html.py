@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from nba.authoring.report import ActionRow, ExperimentReport, Rate, Report
+from nba.authoring.report import ActionRow, BudgetUse, ExperimentReport, Rate, Report
 
 WIDTH = 640
 ROW = 28
@@ -24,6 +24,8 @@ th, td { padding: .25rem .6rem; text-align: right; border-bottom: 1px solid #ddd
 th:first-child, td:first-child { text-align: left; }
 .warn { background: #fff3cd; border: 1px solid #e0b000; padding: .5rem .8rem; }
 svg text { font: 12px system-ui, sans-serif; }
+.spent { fill: none; stroke: #4f7cac; stroke-width: 2; }
+.limit, .pace { stroke: #9aa5b1; stroke-dasharray: 4 3; }
 .bar { fill: #4f7cac; } .control { fill: #9aa5b1; } .ci { stroke: #1b1b1f; stroke-width: 1.5; }
 """
 
@@ -38,6 +40,8 @@ def render(report: Report, title: str = "nba report") -> str:
     for experiment in report.experiments:
         parts += _experiment(experiment)
     parts += _actions(report.rows)
+    if report.budgets:
+        parts += _budgets(report)
     if report.models:
         parts += _models(report)
     parts.append("</body></html>")
@@ -105,6 +109,54 @@ def _models(report: Report) -> list[str]:
         )
     parts.append("</table></section>")
     return parts
+
+
+def _budgets(report: Report) -> list[str]:
+    parts = ["<section class=budgets><h2>Budgets</h2>"]
+    parts.append(
+        "<table><tr><th>budget</th><th>window</th><th>used</th><th>limit</th>"
+        "<th>allowed by now</th></tr>"
+    )
+    for b in report.budgets:
+        parts.append(
+            f"<tr><td>{escape(b.budget)}</td><td>{escape(b.window)}</td><td>{b.used:,}</td>"
+            f"<td>{b.limit:,}</td><td>{b.allowed_now:,}</td></tr>"
+        )
+    parts.append("</table>")
+    parts += [_budget_chart(b) for b in report.budgets]
+    parts.append("</section>")
+    return parts
+
+
+def _budget_chart(b: BudgetUse) -> str:
+    """The logged recommendations a budget covers, summed over its window, against its
+    limit (and, paced, the even spend): is it spent too early, or not at all?"""
+    width, height, left, bottom = WIDTH, 180, 50, 150
+    top = max(b.limit, b.spent[-1][1] if b.spent else 0) or 1
+
+    def point(fraction: float, count: float) -> str:
+        return f"{left + fraction * (width - left - 20):.1f},{bottom - count / top * 130:.1f}"
+
+    title = f"Budget {b.budget}: spent over {b.window}"
+    out = [
+        f'<svg class="chart budget" role=img width={width} height={height + 10}'
+        f' data-budget="{escape(b.budget)}" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f"<polyline class=limit points='{point(0, b.limit)} {point(1, b.limit)}' />",
+        f"<text x={left - 6} y={bottom - b.limit / top * 130 + 4:.1f} text-anchor=end>"
+        f"{b.limit:,}</text>",
+    ]
+    if b.paced:
+        out.append(f"<polyline class=pace points='{point(0, 0)} {point(1, b.limit)}' />")
+    if b.spent:
+        points = " ".join(point(f, n) for f, n in [(0.0, 0), *b.spent])
+        out.append(f"<polyline class=spent points='{points}' data-points={len(b.spent)} />")
+    out += [
+        f"<text x={left} y={bottom + 16}>start</text>",
+        f"<text x={width - 20} y={bottom + 16} text-anchor=end>end of {escape(b.window)}</text>",
+        "</svg>",
+    ]
+    return "".join(out)
 
 
 def _rate(rate: Rate) -> str:

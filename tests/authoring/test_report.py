@@ -216,3 +216,44 @@ def test_a_small_controls_relative_interval_stays_above_minus_100_percent() -> N
     assert -1.0 < lift.relative_low < lift.relative < lift.relative_high
     none = uplift(Rate.of(0, 500), Rate.of(20, 500))
     assert none.relative == -1.0 and none.relative_low == -1.0
+
+
+def test_budget_use_is_reported_from_the_store_and_drawn_over_its_window(
+    browser: Browser, tmp_path: Path
+) -> None:
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests", "examples"))
+    (rules / "budgets.yaml").write_text(
+        "budgets:\n  - {id: easy_access, limit: 10, per: day, actions: [sav_easy_access]}\n"
+    )
+    ruleset = load_ruleset(rules)
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}", retention_seconds=86400)
+    decider = Decider(ruleset, "reference", store=store)
+    recorder = DecisionRecorder(LogSettings(tmp_path / "log"))
+    message = example("web_prospect_homepage.json")
+    for n in range(25):
+        message.customer_id = f"b-{n}"
+        recorder.submit(decider.decide_request(decider.validator.validate(message)))
+    recorder.close()
+    reader = open_decision_log(tmp_path / "log", detect_backend(tmp_path / "log"))
+    try:
+        found = report(reader.records(), store, ruleset)
+    finally:
+        reader.close()
+    (use,) = found.budgets
+    assert (use.budget, use.used, use.limit, use.window) == ("easy_access", 10, 10, "today")
+    assert use.spent[-1][1] == 10  # the log holds the 10 recommendations the budget allowed
+    assert all(0 <= f <= 1 for f, _ in use.spent)
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render(found))
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(page_file.as_uri())
+    chart = page.locator("svg.budget[data-budget=easy_access]")
+    assert chart.locator("polyline.spent").count() == 1
+    assert chart.locator("polyline.limit").count() == 1
+    assert "easy_access" in page.locator("section.budgets table").inner_text()
+    context.close()
+    store.close()
