@@ -14,6 +14,10 @@ decision in a SQLite interaction store, and reports from the decision records wi
 `nba report`'s own code. Printed: one run's report of the arms, then over `--seeds`
 runs the mean estimate of the challenger's uplift and how often its 95% interval held the
 truth (about 95% of runs, if the intervals are right).
+
+Then a budget under concurrent load: `--processes` processes decide `--load` customers
+each at once on one SQLite store, with a budget of `--limit` challenger offers a day; the
+recommendations made and the store's count must both be exactly the limit.
 """
 
 from __future__ import annotations
@@ -101,6 +105,40 @@ TRUTH = {
 }
 
 
+BUDGET = "budgets:\n  - {id: bonus_daily, limit: %d, per: day, actions: [bonus_saver]}\n"
+
+
+def _deciding(args: tuple[str, int, int, int]) -> int:
+    """One process of the load: decide `n` customers on the shared store; bonus offers made."""
+    store_url, limit, worker, n = args
+    rules = load_documents([("rules/ruleset.yaml", RULES), ("rules/budgets.yaml", BUDGET % limit)])
+    store = open_store(store_url, retention_seconds=86400)
+    decider = Decider(rules, store=store)
+    made = 0
+    for i in range(n):
+        message = pb.DecideRequest(customer_id=f"w{worker}-c{i}", lifecycle_stage="active")
+        message.touchpoint.channel = "web"
+        response = decider.decide(message)
+        made += sum(r.action_id == "bonus_saver" for r in response.recommendations)
+    decider.close()
+    store.close()
+    return made
+
+
+def budget_under_load(processes: int, each: int, limit: int, directory: Path) -> tuple[int, int]:
+    """(offers made by all processes, the store's count) for one budget of `limit`."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    url = f"sqlite:///{directory / 'budget.db'}"
+    open_store(url, retention_seconds=86400).close()  # the schema, before they race
+    with ProcessPoolExecutor(processes) as pool:
+        made = sum(pool.map(_deciding, [(url, limit, w, each) for w in range(processes)]))
+    store = open_store(url, retention_seconds=86400)
+    counted = sum(store.budget_counts("b|").values())
+    store.close()
+    return made, counted
+
+
 def _arm_rows(found: ExperimentReport) -> list[list[object]]:
     rows: list[list[object]] = []
     for arm in found.arms:
@@ -128,9 +166,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=20000)
     parser.add_argument("--seeds", type=int, default=20, help="runs, for the intervals' coverage")
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--load", type=int, default=1000, help="decisions per process")
+    parser.add_argument("--limit", type=int, default=500, help="the budget under load")
     options = parser.parse_args(argv)
     rules = load_documents([("rules/ruleset.yaml", RULES)])
     with tempfile.TemporaryDirectory() as scratch:
+        started = time.monotonic()
+        made, counted = budget_under_load(
+            options.processes, options.load, options.limit, Path(scratch)
+        )
+        load_seconds = time.monotonic() - started
         runs = [
             campaign(rules, options.decisions, s, Path(scratch))
             for s in range(1, options.seeds + 1)
@@ -164,6 +210,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         f" (sd {statistics.stdev(estimates) if len(estimates) > 1 else 0:.1%}) against a true"
         f" {TRUE_UPLIFT:+.1%}; its 95% interval held the truth in {covered} of {len(runs)} runs;"
         f" sample-ratio mismatch flagged in {sum(e.srm for r in runs for e in r.values())}"
+    )
+    total = options.processes * options.load
+    show(
+        f"budget under load: {options.processes} processes deciding {total:,} customers at once"
+        f" on one SQLite store in {load_seconds:.1f} s; budget {options.limit:,}: {made:,}"
+        f" offers made, the store counts {counted:,}"
+        + (" (held)" if made == counted == options.limit else " (NOT HELD)")
     )
 
 
