@@ -156,7 +156,16 @@ def _bounds(kind: str) -> st.SearchStrategy[tuple[Any, Any]]:
             st.sampled_from([0, 0.0, 1e-7, 1, 1e15]),  # within the validator's +-2**53
             st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False),
         )
-    return st.tuples(edge, edge).map(lambda b: tuple(sorted(b)) if None not in b else b)
+    return st.tuples(edge, edge).map(_ordered)
+
+
+def _ordered(bounds: tuple[Any, Any]) -> tuple[Any, Any]:
+    """(low, high) ascending; equal bounds as one value, since sorting (0, -0.0) keeps
+    that order and a strategy given min 0 and max -0.0 refuses them as inverted."""
+    if None in bounds:
+        return bounds
+    low, high = sorted(bounds)
+    return (low, low) if low == high else (low, high)
 
 
 @st.composite
