@@ -108,3 +108,33 @@ def test_connect_node_reads_the_connect_error(node: str, server: Addresses, tmp_
     result = run_node(node, server.http, path)
     assert result.returncode == 1
     assert result.stderr.startswith("InvalidArgument: profile.age: "), result.stderr
+
+
+def test_the_committed_generated_client_is_fresh(node: str, tmp_path: Path) -> None:
+    """examples/connect-node/gen matches protos/ (regenerate: `npm run generate` there)."""
+    import sys
+
+    plugin = NODE_DIR / "node_modules" / ".bin" / "protoc-gen-es"
+    protos = REPO / "protos"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-I",
+            str(protos),
+            f"--plugin=protoc-gen-es={plugin}",
+            f"--es_out={tmp_path}",
+            "--es_opt=target=js+dts,import_extension=js",
+            str(protos / "nba/v1/decisioning.proto"),
+            str(protos / "google/api/annotations.proto"),
+            str(protos / "google/api/http.proto"),
+        ],
+        check=True,
+        env={**os.environ, "PATH": f"{Path(node).parent}:{os.environ['PATH']}"},
+    )
+    for fresh in tmp_path.rglob("*.*s"):
+        committed = NODE_DIR / "gen" / fresh.relative_to(tmp_path)
+        assert committed.read_text() == fresh.read_text(), (
+            f"{committed} is stale: `npm run generate --prefix examples/connect-node`"
+        )

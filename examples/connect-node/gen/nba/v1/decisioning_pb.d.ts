@@ -165,6 +165,8 @@ export declare const DecideRequestSchema: GenMessage<DecideRequest>;
  */
 export declare type ScoreComponents = Message<"nba.v1.ScoreComponents"> & {
   /**
+   * The propensity used: the rule file's, or a learned one (see `learned`).
+   *
    * @generated from field: double propensity = 1;
    */
   propensity: number;
@@ -183,6 +185,13 @@ export declare type ScoreComponents = Message<"nba.v1.ScoreComponents"> & {
    * @generated from field: double lever = 4;
    */
   lever: number;
+
+  /**
+   * Set when the action learns its propensity from outcomes (`learning:` in the rules).
+   *
+   * @generated from field: nba.v1.LearnedPropensity learned = 5;
+   */
+  learned?: LearnedPropensity | undefined;
 };
 
 /**
@@ -190,6 +199,54 @@ export declare type ScoreComponents = Message<"nba.v1.ScoreComponents"> & {
  * Use `create(ScoreComponentsSchema)` to create a new message.
  */
 export declare const ScoreComponentsSchema: GenMessage<ScoreComponents>;
+
+/**
+ * A Beta posterior per action and channel: prior_strength x prior pseudo-observations,
+ * plus the decayed evidence.
+ *
+ * @generated from message nba.v1.LearnedPropensity
+ */
+export declare type LearnedPropensity = Message<"nba.v1.LearnedPropensity"> & {
+  /**
+   * The rule file's propensity.
+   *
+   * @generated from field: double prior = 1;
+   */
+  prior: number;
+
+  /**
+   * @generated from field: double prior_strength = 2;
+   */
+  priorStrength: number;
+
+  /**
+   * @generated from field: double positives = 3;
+   */
+  positives: number;
+
+  /**
+   * @generated from field: double negatives = 4;
+   */
+  negatives: number;
+
+  /**
+   * @generated from field: double posterior_mean = 5;
+   */
+  posteriorMean: number;
+
+  /**
+   * True: `propensity` is a Thompson draw from the posterior (exploration).
+   *
+   * @generated from field: bool sampled = 6;
+   */
+  sampled: boolean;
+};
+
+/**
+ * Describes the message nba.v1.LearnedPropensity.
+ * Use `create(LearnedPropensitySchema)` to create a new message.
+ */
+export declare const LearnedPropensitySchema: GenMessage<LearnedPropensity>;
 
 /**
  * The message a person sees or hears on one channel.
@@ -496,6 +553,14 @@ export declare type DecideResponse = Message<"nba.v1.DecideResponse"> & {
    * @generated from field: bool degraded = 6;
    */
   degraded: boolean;
+
+  /**
+   * Experiment id -> the arm this customer is in, for every experiment (and the universal
+   * control group, "universal_control") the customer is in; empty without experiments.
+   *
+   * @generated from field: map<string, string> arms = 7;
+   */
+  arms: { [key: string]: string };
 };
 
 /**
