@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -255,6 +256,24 @@ def _progress(*columns: Any) -> Iterator[Progress]:
 
     with Progress(*columns, console=err, transient=True, disable=not sys.stderr.isatty()) as bar:
         yield bar
+
+
+def _iso_moment(option: str, value: str | None) -> dt.datetime | None:
+    """An ISO time option (UTC unless it says); CommandError naming the option."""
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"{option}: '{value}' is not an ISO time; expected e.g. 2026-11-20T10:00:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _iso_time(option: str, value: str | None) -> float | None:
+    moment = _iso_moment(option, value)
+    return moment.timestamp() if moment is not None else None
 
 
 # ---------------------------------------------------------------------------- serve
@@ -1000,42 +1019,16 @@ def gen_customers(
     ] = None,
 ) -> None:
     """A realistic synthetic customer base for the rule set, as DecideRequest JSON lines."""
-    import datetime as dt
-
     from nba.authoring.customers import generate_customers, write_jsonl
 
     ruleset = _ruleset(rules)
-    moment = None
-    if as_of is not None:
-        try:
-            moment = dt.datetime.fromisoformat(as_of)
-        except ValueError:
-            raise CommandError(
-                f"--as-of: '{as_of}' is not an ISO time; expected e.g. 2026-11-20T10:00:00"
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
+    moment = _iso_moment("--as-of", as_of)
     written = write_jsonl(generate_customers(ruleset, n, seed, moment), output or sys.stdout)
     if output is not None:
         err.print(f"wrote {written} customers to {output}")
 
 
 # ---------------------------------------------------------------------------- batch
-
-
-def _iso_time(option: str, value: str | None) -> float | None:
-    """An ISO time option (UTC unless it says) as unix seconds; CommandError naming it."""
-    import datetime as dt
-
-    if value is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            f"{option}: '{value}' is not an ISO time; expected e.g. 2026-11-20T10:00:00"
-        ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 @app.command("batch")

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from nba.authoring.strategies import any_requests
 from nba.pipeline.decider import Decider
-from nba.pipeline.policies import allowed
 from nba.ruleset.loader import load_ruleset
 from nba.v1 import decisioning_pb2 as pb
 from tests.conftest import RULES
+from tests.consent import assert_consent_kept
 
 BANK = load_ruleset(RULES)  # strategies need the rule set when the module is collected
 DURABLE = Decider(BANK, "durable")
@@ -36,14 +36,7 @@ def ranking(response: pb.DecideResponse) -> list[tuple[object, ...]]:
 @SETTINGS
 @given(any_requests(BANK))
 def test_consent_is_never_violated(message: pb.DecideRequest) -> None:
-    response = DURABLE.decide(message)
-    for rec in response.recommendations:
-        if rec.purpose == "marketing":
-            channel = BANK.channels[rec.channel]
-            assert allowed(channel, BANK.actions[rec.action_id].purpose, message.consent)
-            assert message.consent.get(rec.channel) is not False
-            if channel.marketing_consent == "opt_in":
-                assert message.consent.get(rec.channel) is True
+    assert_consent_kept(BANK, message, DURABLE.decide(message))
 
 
 @SETTINGS

@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from nba.authoring.strategies import any_requests
 from nba.experiments.assign import Assigner
 from nba.pipeline.decider import Decider
-from nba.pipeline.policies import allowed
 from nba.ruleset.ruleset import UNIVERSAL_CONTROL
 from nba.v1 import decisioning_pb2 as pb
+from tests.consent import assert_consent_kept
 from tests.experiments.bank import HOSTILE, bank_with
 
 HOSTILE_BANK = bank_with(HOSTILE.format(treatment="none"))
@@ -24,12 +24,7 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 def test_consent_is_never_violated_in_any_arm(message: pb.DecideRequest) -> None:
     response = DECIDER.decide(message)
     assert dict(response.arms) == {e: a.id for e, a in ASSIGNER.arms(message.customer_id).items()}
+    assert_consent_kept(HOSTILE_BANK, message, response)
     for rec in response.recommendations:
-        if rec.purpose == "marketing":
-            channel = HOSTILE_BANK.channels[rec.channel]
-            assert allowed(channel, HOSTILE_BANK.actions[rec.action_id].purpose, message.consent)
-            assert message.consent.get(rec.channel) is not False
-            if channel.marketing_consent == "opt_in":
-                assert message.consent.get(rec.channel) is True
         if response.arms[UNIVERSAL_CONTROL] == "control":
             assert rec.purpose != "marketing", "a held-out customer got marketing"
