@@ -58,6 +58,7 @@ NEVER_FROM_A_CALL = {
     "ConditionCheckError": "raised inside the loader, reported in a RuleSetError",
     "CustomerFileError": "nba simulate / gen-customers only",
     "SimulationError": "nba simulate only",
+    "BatchError": "nba batch only",
     "TokenFileError": "read at startup (exit 2); a broken reload keeps the last good tokens",
     "TlsFileError": "read at startup (exit 2); a broken rotation keeps the last good pair",
     "JwksFileError": "read at startup (exit 2); a broken reload keeps the last good keys",
