@@ -23,7 +23,7 @@ from nba.v1 import decisioning_pb2 as pb
 
 MEMO_LIMIT = 8192  # distinct treatments, offers and reasons kept; cleared past it
 _RESPONSE_FIELDS = frozenset(
-    {"decision_id", "ruleset_version", "recommendations", "segments", "degraded"}
+    {"decision_id", "ruleset_version", "recommendations", "segments", "degraded", "arms"}
 )
 # The fields _recommendation and _components write; tests/server/test_json_codec.py fails
 # when the proto gains one, so that it gets written here too.
@@ -52,6 +52,8 @@ def decide_response_json(response: pb.DecideResponse) -> bytes:
         out["segments"] = list(response.segments)
     if response.degraded:
         out["degraded"] = True
+    if response.arms:
+        out["arms"] = dict(response.arms)  # map<string, string>: a JSON object as it is
     return orjson.dumps(out)
 
 

@@ -52,3 +52,23 @@ def test_a_degraded_fallback_and_learned_components_encode_as_json_format_does()
 def test_every_recommendation_field_is_written() -> None:
     """A field added to the proto must be added to the fast encoder too."""
     assert {f.name for f in pb.Recommendation.DESCRIPTOR.fields} == RECOMMENDATION_FIELDS
+
+
+def test_a_decision_in_experiment_arms_encodes_as_json_format_does_on_the_fast_path() -> None:
+    from nba.server import json_codec
+    from tests.experiments.bank import HOSTILE, bank_with
+
+    decider = Decider(bank_with(HOSTILE.format(treatment="none")))
+    for n in range(20):
+        request = example("web_prospect_homepage.json")
+        request.customer_id = f"c-{n}"
+        request.explain = n % 2 == 0  # explained: json_format's path; the others: the fast one
+        response = decider.decide(request)
+        assert response.arms
+        same_as_json_format(response)
+    slow = json_codec.generic_json
+    json_codec.generic_json = None  # type: ignore[assignment]  # the fast path, or it fails
+    try:
+        json_codec.decide_response_json(response)
+    finally:
+        json_codec.generic_json = slow
