@@ -1385,6 +1385,9 @@ def print_decision(response: pb.DecideResponse, message: pb.DecideRequest) -> No
         f" | rules {response.ruleset_version} | decision {response.decision_id}",
         markup=False,
     )
+    if response.arms:
+        arms = ", ".join(f"{e}={a}" for e, a in sorted(response.arms.items()))
+        out.print(f"arms: {arms}", markup=False)
     if not response.recommendations:
         out.print("no recommendation: nothing qualified and no fallback applies")
         return

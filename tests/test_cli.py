@@ -378,3 +378,25 @@ def test_the_help_shows_flags_without_a_value_type(command: tuple[str, ...]) -> 
     assert "--help" in result.stdout
     assert "<bool>" not in result.stdout
     assert "<path>" in result.stdout or not command  # other types are still shown
+
+
+def test_decide_names_the_customers_experiment_arms(tmp_path: Path) -> None:
+    from tests.experiments.bank import HOSTILE, bank_with
+
+    bank_with(HOSTILE.format(treatment="none"), tmp_path)
+    shown = run(
+        "decide", str(EXAMPLES / "web_prospect_homepage.json"), "--rules", str(tmp_path / "rules")
+    )
+    assert shown.returncode == 0, shown.stderr
+    arms = next(line for line in shown.stdout.splitlines() if line.startswith("arms: "))
+    assert "universal_control=" in arms
+    as_json = json.loads(
+        run(
+            "decide",
+            str(EXAMPLES / "web_prospect_homepage.json"),
+            "--rules",
+            str(tmp_path / "rules"),
+            "--json",
+        ).stdout
+    )
+    assert "universal_control" in as_json["arms"]
