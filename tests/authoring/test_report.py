@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser
@@ -83,6 +84,15 @@ def with_experiment(ruleset: RuleSet, shares: tuple[float, float]) -> RuleSet:
     return dataclasses.replace(ruleset, experiments=(experiment,))
 
 
+def logged_report(log_dir: Path, store: Any, ruleset: RuleSet) -> Report:
+    """nba report over the decision log in `log_dir`, as the command reads it."""
+    reader = open_decision_log(log_dir, detect_backend(log_dir))
+    try:
+        return report(reader.records(), store, ruleset)
+    finally:
+        reader.close()
+
+
 def run_campaign(tmp_path: Path, customers: int, challenger_share: float) -> Campaign:
     """Decide for each customer, put them in an arm (as nba/experiments would), record an
     impression for the first recommendation and a click with the arm's true rate."""
@@ -109,11 +119,7 @@ def run_campaign(tmp_path: Path, customers: int, challenger_share: float) -> Cam
             )
             store.record(message.customer_id, prepared(message.customer_id, item))
     recorder.close()
-    reader = open_decision_log(tmp_path / "log", detect_backend(tmp_path / "log"))
-    try:
-        found = report(reader.records(), store, ruleset)
-    finally:
-        reader.close()
+    found = logged_report(tmp_path / "log", store, ruleset)
     return Campaign(tmp_path / "log", store_url, ruleset, found)
 
 
@@ -237,11 +243,7 @@ def test_budget_use_is_reported_from_the_store_and_drawn_over_its_window(
         message.customer_id = f"b-{n}"
         recorder.submit(decider.decide_request(decider.validator.validate(message)))
     recorder.close()
-    reader = open_decision_log(tmp_path / "log", detect_backend(tmp_path / "log"))
-    try:
-        found = report(reader.records(), store, ruleset)
-    finally:
-        reader.close()
+    found = logged_report(tmp_path / "log", store, ruleset)
     (use,) = found.budgets
     assert (use.budget, use.used, use.limit, use.window) == ("easy_access", 10, 10, "today")
     assert use.spent[-1][1] == 10  # the log holds the 10 recommendations the budget allowed
