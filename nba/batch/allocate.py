@@ -105,6 +105,7 @@ def allocate(
     units, rows_of = list(left), dict(parts)
     for option in options:
         _offer(option, units, room, found, ruleset.budgets, rows_of)
+    _fallbacks(ruleset, budgets, units, found, rows_of)
     found.granted = {b.id: left[i] - units[i] for i, b in enumerate(ruleset.budgets)}
     for kept in found.kept.values():
         kept.sort()
@@ -145,16 +146,43 @@ def _offer(
     found.value += option.score
 
 
+def _fallbacks(
+    ruleset: RuleSet,
+    budgets: Budgets,
+    units: list[int],
+    found: Allocation,
+    rows_of: dict[int, list[dict[str, Any]]],
+) -> None:
+    """A customer every option of whom was refused gets the touchpoint's fallback, as
+    online (its own budgets permitting), in arrival order: a fallback has no score."""
+    for (part, i), kept in found.kept.items():
+        row = rows_of[part][i]
+        if kept or not row.get("fallback_option") or (part, i) not in found.refused:
+            continue
+        option = row["fallback_option"][0]
+        covering = _covering(ruleset.budgets, budgets, option | {"fallback": False})
+        if any(units[b] <= 0 for b in covering):
+            continue
+        for b in covering:
+            units[b] -= 1
+        kept.append(len(row["recommendations"]))  # past the ranked options: the fallback
+
+
 def apply(rows: list[dict[str, Any]], part: int, allocation: Allocation) -> list[dict[str, Any]]:
     """The rows as the output has them: the kept options, ranked 1, 2, ...; the refusals."""
     final = []
     for i, row in enumerate(rows):
-        kept = [dict(row["recommendations"][k]) for k in allocation.kept[(part, i)]]
+        options = [*row["recommendations"], *(row.get("fallback_option") or [])]
+        kept = [dict(options[k]) for k in allocation.kept[(part, i)]]
         for rank, rec in enumerate(kept, start=1):
             rec["rank"] = rank
         final.append(
             row
-            | {"recommendations": kept, "budget_excluded": allocation.refused.get((part, i), [])}
+            | {
+                "recommendations": kept,
+                "budget_excluded": allocation.refused.get((part, i), []),
+                "fallback_option": [],
+            }
         )
     return final
 

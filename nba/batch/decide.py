@@ -22,7 +22,7 @@ from nba.batch.source import Partition, Record, records
 from nba.errors import RequestError
 from nba.pipeline.context import merge_context
 from nba.pipeline.decider import MAX_BUDGET_SPARES, Decider
-from nba.pipeline.types import DecisionRequest
+from nba.pipeline.types import Decision, DecisionRequest
 from nba.ruleset.loader import load_documents
 from nba.store import InteractionStore, StoreError, open_store
 from nba.v1 import decisioning_pb2 as pb
@@ -53,6 +53,7 @@ class Decided:
     recommendations: list[dict[str, Any]]
     max_results: int = 0  # what the customer may get; more options are budgets' spares
     budget_excluded: list[str] = field(default_factory=list)  # allocate.py's refusals
+    fallback_option: list[dict[str, Any]] = field(default_factory=list)  # 0 or 1, budgets
 
 
 @dataclass(slots=True)
@@ -113,7 +114,10 @@ def decide_partition(partition: Partition, plugin: RuleSetPlugin | None = None) 
             request = replace(request, max_results=wanted + _spares(decider))
         decision = decider.decide_request(request, claim=False)  # allocate.py: globally
         response = decider.responses.build(decision)
-        result.decided.append(_decided(request.customer_id, response, wanted))
+        decided = _decided(request.customer_id, response, wanted)
+        if decider.budgets is not None:
+            decided.fallback_option = _fallback_option(decider, decision)
+        result.decided.append(decided)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -163,6 +167,19 @@ def _stored(
     except StoreError as exc:
         log.warning("store unavailable, deciding this partition without marketing: %s", exc)
         return None
+
+
+def _fallback_option(decider: Decider, decision: Decision) -> list[dict[str, Any]]:
+    """The fallback this customer would get if budgets refused every option (none if the
+    decision is a fallback already): allocate.py gives it when that happens."""
+    if not decision.picks or decision.picks[0].fallback:
+        return []
+    variant = decider.variant_for(decision.request.customer_id)
+    picks = variant.fallback_for(decision)
+    if not picks:
+        return []
+    response = decider.responses.build(replace(decision, picks=picks))
+    return _decided("", response, 1).recommendations
 
 
 def _spares(decider: Decider) -> int:

@@ -50,6 +50,7 @@ def schema() -> Any:
             ("recommendations", pa.list_(recommendation)),
             ("max_results", pa.int32()),
             ("budget_excluded", pa.list_(pa.string())),
+            ("fallback_option", pa.list_(recommendation)),  # budgets: if all else runs out
         ]
     )
 

@@ -222,7 +222,14 @@ class Decider:
             segments=engagement.segments,
             fired=evaluation.fired,
             scorer=evaluation.scorer,
+            suppressed=engagement.suppressed,
         )
+
+    def fallback_for(self, decision: Decision) -> list[Pick]:
+        """The touchpoint's fallback for a decision of this Decider, as if nothing had
+        qualified: what a batch shows a customer whose every option ran out of budget."""
+        request = decision.request
+        return self._fallback(request, self.policies.prepare(request), decision.suppressed)
 
     def _with_spares(self, request: DecisionRequest) -> DecisionRequest:
         """The request evaluated for a budgeted decision: ranking spares past max_results,

@@ -19,7 +19,7 @@ evaluator and the policies all use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
@@ -185,3 +185,5 @@ class Decision:
     scorer: Scorer | None = None
     # Experiment id -> the arm this customer is in (nba/experiments); {}: no experiments.
     arms: dict[str, str] = field(default_factory=dict)
+    # Actions a suppression held for: what a fallback chosen later must also respect.
+    suppressed: Collection[str] = ()

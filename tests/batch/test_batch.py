@@ -281,6 +281,8 @@ def test_a_budget_goes_to_the_customers_where_it_is_worth_most_and_the_next_acti
                 for r in scored[c]["recommendations"]
                 if r["action_id"] != "sav_easy_access"
             ]
+            if not others:  # nothing else qualified: the touchpoint's fallback, as online
+                others = [r["action_id"] for r in scored[c]["fallback_option"]]
             assert [r["action_id"] for r in final[c]["recommendations"]] == others[
                 : scored[c]["max_results"]
             ]
@@ -290,3 +292,30 @@ def test_a_budget_goes_to_the_customers_where_it_is_worth_most_and_the_next_acti
     store = open_store(url, retention_seconds=86400)
     assert store.budget_counts("b|") == {key: 20}  # the batch's grants are counted for online
     store.close()
+
+
+def test_a_customer_whose_every_option_ran_out_gets_the_touchpoints_fallback(
+    cluster: str, bank: RuleSet, tmp_path: Path
+) -> None:
+    customers(tmp_path / "base.jsonl", bank, 300)
+    rules = budget_rules(tmp_path)
+    (rules / "budgets.yaml").write_text(BUDGET.replace("limit: 20", "limit: 0"))
+    run_batch(tmp_path / "base.jsonl", rules, tmp_path / "out", scheduler=cluster)
+    final = decided(tmp_path / "out")
+    scored = decided(tmp_path / "out" / "_scored")
+    only_easy = [
+        c
+        for c, row in scored.items()
+        if [r["action_id"] for r in row["recommendations"]] == ["sav_easy_access"]
+    ]
+    assert only_easy, "the base has customers whose one option is the budgeted offer"
+    for c in only_easy:
+        (shown,) = final[c]["recommendations"]
+        assert shown["fallback"] and shown["rank"] == 1
+        assert shown == {**scored[c]["fallback_option"][0], "rank": 1}
+        assert final[c]["budget_excluded"]
+    assert not any(
+        r["action_id"] == "sav_easy_access"
+        for row in final.values()
+        for r in row["recommendations"]
+    )
