@@ -101,25 +101,32 @@ def decide_partition(partition: Partition, plugin: RuleSetPlugin | None = None) 
     result = PartitionResult(partition.index)
     requests = _requests(plugin.decider, records(partition), plugin.settings, result)
     stored = _stored(plugin, requests)
-    decider = plugin.decider
-    skew = decider.ruleset.policies.clock_skew_seconds
     for request in requests:
-        if stored is None:
-            request = replace(request, degraded=True)
-        elif request.customer_id in stored:
-            history, consent = stored[request.customer_id]
-            request = merge_context(request, history, consent, skew)
-        wanted = request.max_results
-        if decider.budgets is not None:  # spares, for what allocate.py finds spent
-            request = replace(request, max_results=wanted + _spares(decider))
-        decision = decider.decide_request(request, claim=False)  # allocate.py: globally
-        response = decider.responses.build(decision)
-        decided = _decided(request.customer_id, response, wanted)
-        if decider.budgets is not None:
-            decided.fallback_option = _fallback_option(decider, decision)
-        result.decided.append(decided)
+        result.decided.append(_decide_one(plugin.decider, request, stored))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _decide_one(
+    decider: Decider,
+    request: DecisionRequest,
+    stored: dict[str, tuple[list[Any], dict[str, bool]]] | None,
+) -> Decided:
+    """One customer: their stored context merged in, decided, with spares under budgets."""
+    if stored is None:
+        request = replace(request, degraded=True)
+    elif request.customer_id in stored:
+        history, consent = stored[request.customer_id]
+        skew = decider.ruleset.policies.clock_skew_seconds
+        request = merge_context(request, history, consent, skew)
+    wanted = request.max_results
+    if decider.budgets is not None:  # spares, for what allocate.py finds spent
+        request = replace(request, max_results=wanted + _spares(decider))
+    decision = decider.decide_request(request, claim=False)  # allocate.py: globally
+    decided = _decided(request.customer_id, decider.responses.build(decision), wanted)
+    if decider.budgets is not None:
+        decided.fallback_option = _fallback_option(decider, decision)
+    return decided
 
 
 def _requests(
