@@ -114,6 +114,9 @@ def _probabilities(
     if not any(p.share for _, p, _ in options):  # nothing drawn: one ranking
         best = max(options, key=lambda o: o[1].fixed * o[2])
         return {best[0]: 1.0}
+    # In action order: which draw goes to which action must not depend on the order an
+    # engine reported the candidates in, or one policy judged twice would differ.
+    options = sorted(options, key=lambda o: o[0])
     rng = random.Random(seed)
     wins: Counter[str] = Counter()
     for _ in range(draws):
