@@ -76,8 +76,8 @@ def budget_run(base: Path, rules: Path, customers: int, scratch: Path) -> list[l
 
     from distributed import LocalCluster
 
-    from nba.batch.allocate import allocate, read_rows
-    from nba.batch.sink import SCORED, part_path
+    from nba.batch.allocate import allocate, apply, remaining
+    from nba.batch.sink import SCORED, part_path, read_part
 
     budgeted = scratch / "budget-rules"
     shutil.copytree(rules, budgeted, ignore=shutil.ignore_patterns("tests", "examples"))
@@ -88,18 +88,18 @@ def budget_run(base: Path, rules: Path, customers: int, scratch: Path) -> list[l
     ) as cluster:
         run = run_batch(base, budgeted, out, scheduler=cluster.scheduler_address, restart=True)
     ruleset = load_ruleset(budgeted)
-    parts = [(i, read_rows(part_path(out / SCORED, i, "parquet"))) for i in range(run.partitions)]
-    limit = [customers // 10]
+    parts = [(i, read_part(part_path(out / SCORED, i, "parquet"))) for i in range(run.partitions)]
+    rooms = remaining(ruleset, time.time(), None)  # the whole budget: no store
     rows: list[list[object]] = []
     values = {}
     for order in ("priority", "arrival"):
-        found = allocate(ruleset, parts, limit, order)
-        granted = [
+        found = allocate(ruleset, parts, rooms, order)
+        granted = [  # the budgeted offer in every customer's final list
             r["score"]
             for part, items in parts
-            for i, row in enumerate(items)
-            for k in found.kept[(part, i)]
-            if (r := row["recommendations"][k])["action_id"] == "sav_easy_access"
+            for row in apply(items, part, found)
+            for r in row["recommendations"]
+            if r["action_id"] == "sav_easy_access"
         ]
         values[order] = (found.value, sum(granted))
         rows.append(

@@ -34,6 +34,7 @@ from bench.common import show, table
 from nba.authoring.report import ExperimentReport, report
 from nba.decisionlog import DecisionRecord
 from nba.decisionlog.record import RecordBuilder
+from nba.pipeline.budgets import KEY_PREFIX
 from nba.pipeline.decider import Decider
 from nba.pipeline.types import Interaction, Outcome
 from nba.ruleset.loader import load_documents
@@ -134,7 +135,7 @@ def budget_under_load(processes: int, each: int, limit: int, directory: Path) ->
     with ProcessPoolExecutor(processes) as pool:
         made = sum(pool.map(_deciding, [(url, limit, w, each) for w in range(processes)]))
     store = open_store(url, retention_seconds=86400)
-    counted = sum(store.budget_counts("b|").values())
+    counted = sum(store.budget_counts(KEY_PREFIX).values())
     store.close()
     return made, counted
 

@@ -24,11 +24,10 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from nba.pipeline.budgets import Budgets, allowance, window
-from nba.ruleset.ruleset import Budget, RuleSet
+from nba.pipeline.budgets import KEY_PREFIX, Budgets, Claim, allowance, spent, window
+from nba.ruleset.ruleset import RuleSet
 from nba.store import InteractionStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -56,39 +55,43 @@ class _Option:
     budgets: tuple[int, ...]  # indexes into the rule set's budgets
 
 
-def remaining(
-    ruleset: RuleSet, now: float, store: InteractionStore | None
-) -> tuple[list[int], list[str]]:
-    """Per budget, the units left in its current window, and the window's counter key."""
-    from zoneinfo import ZoneInfo
+@dataclass(frozen=True, slots=True)
+class Room:
+    """One budget as the run finds it: its current window and allowance, and what is left."""
 
-    zone = ZoneInfo(ruleset.meta.time_zone)
-    windows = [window(b, now, zone) for b in ruleset.budgets]
-    used = store.budget_counts("b|") if store is not None else {}
-    left = [
-        max(0, allowance(b, w, now) - used.get(w.key, 0))
-        for b, w in zip(ruleset.budgets, windows, strict=True)
-    ]
-    return left, [w.key for w in windows]
+    claim: Claim
+    left: int
+
+
+def remaining(ruleset: RuleSet, now: float, store: InteractionStore | None) -> list[Room]:
+    """Per budget, its window at `now` and the units left in it (the store's count off)."""
+    budgets = Budgets(ruleset.budgets, ruleset.meta.time_zone)
+    used = store.budget_counts(KEY_PREFIX) if store is not None else {}
+    rooms = []
+    for budget in ruleset.budgets:
+        current = window(budget, now, budgets.zone)
+        claim = Claim(budget, current, allowance(budget, current, now))
+        rooms.append(Room(claim, max(0, claim.allowed - used.get(current.key, 0))))
+    return rooms
 
 
 def allocate(
     ruleset: RuleSet,
     parts: Sequence[tuple[int, list[dict[str, Any]]]],
-    left: list[int],
+    rooms: Sequence[Room],
     order: str = "priority",
 ) -> Allocation:
     """`parts`: (partition, its rows) with each row's recommendations ranked, spares
-    included, and `max_results`. `left`: per budget, the units it may still grant."""
+    included, and `max_results`. `rooms`: per budget, what it may still grant."""
     started = time.perf_counter()
-    found = Allocation(left={b.id: n for b, n in zip(ruleset.budgets, left, strict=True)})
+    found = Allocation(left={r.claim.budget.id: r.left for r in rooms})
     budgets = Budgets(ruleset.budgets, ruleset.meta.time_zone)
     room: dict[tuple[int, int], int] = {}
     options: list[_Option] = []
     for part, rows in parts:
         for i, row in enumerate(rows):
             key = (part, i)
-            covered = [_covering(ruleset.budgets, budgets, r) for r in row["recommendations"]]
+            covered = [_covering(budgets, r) for r in row["recommendations"]]
             if not any(covered):
                 kept = list(range(min(row["max_results"], len(covered))))
                 found.kept[key] = kept
@@ -102,23 +105,23 @@ def allocate(
             ]
     if order == "priority":
         options.sort(key=lambda o: -o.score)  # stable: ties keep arrival order
-    units, rows_of = list(left), dict(parts)
+    units, rows_of = [r.left for r in rooms], dict(parts)
     for option in options:
-        _offer(option, units, room, found, ruleset.budgets, rows_of)
-    _fallbacks(ruleset, budgets, units, found, rows_of)
-    found.granted = {b.id: left[i] - units[i] for i, b in enumerate(ruleset.budgets)}
+        _offer(option, units, room, found, rooms, rows_of)
+    _fallbacks(budgets, units, found, rows_of)
+    found.granted = {r.claim.budget.id: r.left - units[i] for i, r in enumerate(rooms)}
     for kept in found.kept.values():
         kept.sort()
     found.seconds = time.perf_counter() - started
     return found
 
 
-def _covering(
-    all_budgets: Sequence[Budget], budgets: Budgets, rec: dict[str, Any]
-) -> tuple[int, ...]:
-    if rec["action_id"] not in budgets.covered or rec["fallback"]:
+def _covering(budgets: Budgets, rec: dict[str, Any]) -> tuple[int, ...]:
+    """The budgets (indexes) a recommendation counts against; a fallback's too, as online."""
+    if rec["action_id"] not in budgets.covered:
         return ()
-    return tuple(i for i, b in enumerate(all_budgets) if b.covers(rec["action_id"], rec["channel"]))
+    action, channel = rec["action_id"], rec["channel"]
+    return tuple(i for i, b in enumerate(budgets.budgets) if b.covers(action, channel))
 
 
 def _offer(
@@ -126,17 +129,18 @@ def _offer(
     units: list[int],
     room: dict[tuple[int, int], int],
     found: Allocation,
-    budgets: Sequence[Budget],
+    rooms: Sequence[Room],
     rows_of: dict[int, list[dict[str, Any]]],
 ) -> None:
     if room[option.customer] <= 0:
         return  # the customer's places are taken by better options
-    spent = [budgets[b] for b in option.budgets if units[b] <= 0]
-    if spent:
+    full = next((b for b in option.budgets if units[b] <= 0), None)
+    if full is not None:
         part, row = option.customer
         action = rows_of[part][row]["recommendations"][option.index]["action_id"]
+        claim = rooms[full].claim  # all it allows is taken: online's and this run's
         found.refused.setdefault(option.customer, []).append(
-            f"{action}: budget {spent[0].id} is spent ({spent[0].limit} per {spent[0].window})"
+            f"{action}: budget {claim.budget.id} {spent(claim, claim.allowed - units[full])}"
         )
         return
     for b in option.budgets:
@@ -147,7 +151,6 @@ def _offer(
 
 
 def _fallbacks(
-    ruleset: RuleSet,
     budgets: Budgets,
     units: list[int],
     found: Allocation,
@@ -160,7 +163,7 @@ def _fallbacks(
         if kept or not row.get("fallback_option") or (part, i) not in found.refused:
             continue
         option = row["fallback_option"][0]
-        covering = _covering(ruleset.budgets, budgets, option | {"fallback": False})
+        covering = _covering(budgets, option)
         if any(units[b] <= 0 for b in covering):
             continue
         for b in covering:
@@ -187,20 +190,15 @@ def apply(rows: list[dict[str, Any]], part: int, allocation: Allocation) -> list
     return final
 
 
-def write_back(
-    ruleset: RuleSet, store: InteractionStore, keys: list[str], granted: dict[str, int], now: float
-) -> None:
+def write_back(store: InteractionStore, rooms: Sequence[Room], granted: dict[str, int]) -> None:
     """Add the batch's grants to the budgets' counters, so online decisions see them."""
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(ruleset.meta.time_zone)
-    for budget, key in zip(ruleset.budgets, keys, strict=True):
+    for room in rooms:
+        budget, current = room.claim.budget, room.claim.window
         units = granted.get(budget.id, 0)
-        end = window(budget, now, zone).end
         while units > 0:
             n = min(units, WRITE_BACK_CHUNK)
             try:
-                ok, counts = store.take_budget([(key, budget.limit)] * n, end)
+                ok, counts = store.take_budget([(current.key, budget.limit)] * n, current.end)
             except StoreError as exc:
                 log.warning(
                     "budget %s: the batch's %d grants not counted: %s", budget.id, units, exc
@@ -216,12 +214,3 @@ def write_back(
                 )
                 break
             units -= n
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    for row in rows:
-        row["arms"] = dict(row["arms"] or [])
-    return rows

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nba.batch import BatchError
-from nba.batch.allocate import Allocation, allocate, apply, read_rows, remaining, write_back
+from nba.batch.allocate import Allocation, allocate, apply, remaining, write_back
 from nba.batch.decide import BatchSettings, RuleSetPlugin, decide_partition
 from nba.batch.sink import (
     FORMATS,
@@ -22,6 +22,7 @@ from nba.batch.sink import (
     done,
     open_output,
     part_path,
+    read_part,
     write_bad,
     write_part,
     write_rows,
@@ -139,15 +140,15 @@ def _allocate(
     now = as_of if as_of is not None else time.time()
     store = open_store(store_url, retention_seconds=86400) if store_url else None
     try:
-        left, keys = remaining(ruleset, now, store)
+        rooms = remaining(ruleset, now, store)
         parts = [
-            (p.index, read_rows(part_path(out / SCORED, p.index, "parquet"))) for p in partitions
+            (p.index, read_part(part_path(out / SCORED, p.index, "parquet"))) for p in partitions
         ]
-        allocation = allocate(ruleset, parts, left)
+        allocation = allocate(ruleset, parts, rooms)
         for index, rows in parts:
             write_rows(out, index, apply(rows, index, allocation), output_format)
         if store is not None:
-            write_back(ruleset, store, keys, allocation.granted, now)
+            write_back(store, rooms, allocation.granted)
     finally:
         if store is not None:
             store.close()

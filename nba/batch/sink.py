@@ -113,3 +113,13 @@ def write_bad(out: Path, bad: Sequence[tuple[str, str]]) -> Path:
         for where, what in bad:
             f.write(json.dumps({"where": where, "error": what}, ensure_ascii=False) + "\n")
     return path
+
+
+def read_part(path: Path) -> list[dict[str, Any]]:
+    """A Parquet part back as rows (its arms a dict again): for the budget pass."""
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+    for row in rows:
+        row["arms"] = dict(row["arms"] or [])
+    return rows

@@ -230,7 +230,7 @@ class _Walk:
                 self.waiting.append(index)
             else:
                 # What is counted, with what better picks of this decision keep for themselves.
-                self.exclude(index, full, _spent(full, full.allowed - room[full.window.key]))
+                self.exclude(index, full, spent(full, full.allowed - room[full.window.key]))
 
     def exclude(self, index: int, claim: Claim, why: str) -> None:
         action, channel = self.options[index]
@@ -250,7 +250,8 @@ class _Walk:
         return sorted(self.accepted)[: self.wanted]
 
 
-def _spent(claim: Claim, count: int) -> str:
+def spent(claim: Claim, count: int) -> str:
+    """Why `claim` is refused with `count` already taken: the words of every refusal."""
     budget, label = claim.budget, claim.window.label
     if claim.allowed < budget.limit:
         return f"is paced: {count} of {budget.limit} {label}, {claim.allowed} allowed by now"

@@ -244,7 +244,8 @@ def test_a_budget_goes_to_the_customers_where_it_is_worth_most_and_the_next_acti
     rules = budget_rules(tmp_path)
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = open_store(url, retention_seconds=86400)
-    _, (key,) = remaining(load_ruleset(rules), time.time(), None)
+    (room,) = remaining(load_ruleset(rules), time.time(), None)
+    key = room.claim.window.key
     store.take_budget([(key, 20)] * 5, time.time() + 86400)  # online decisions took 5 today
     store.close()
     run = run_batch(
@@ -274,7 +275,7 @@ def test_a_budget_goes_to_the_customers_where_it_is_worth_most_and_the_next_acti
     for c in wanted:
         if not easy(final[c]):
             assert final[c]["budget_excluded"] == [
-                "sav_easy_access: budget easy_access_daily is spent (20 per day)"
+                "sav_easy_access: budget easy_access_daily is spent: 20 of 20 today"
             ]
             others = [
                 r["action_id"]
