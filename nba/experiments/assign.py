@@ -58,6 +58,7 @@ class Assigner:
         for experiment in experiments:
             if experiment.id != UNIVERSAL_CONTROL:
                 self.layers.setdefault(experiment.layer, []).append(experiment)
+        self._arms_by_id = {e.id: {a.id: a for a in e.arms} for e in experiments}
 
     def arms(self, customer_id: str) -> dict[str, Arm]:
         """Experiment id -> the customer's arm, for every experiment the customer is in."""
@@ -75,12 +76,8 @@ class Assigner:
 
     def named(self, arms: Mapping[str, str]) -> dict[str, Arm]:
         """The arms named by id (a logged decision's), skipping any this rule set lacks."""
-        experiments = [*self.layers_members(), *([self.universal] if self.universal else [])]
-        by_id = {e.id: {a.id: a for a in e.arms} for e in experiments}
+        by_id = self._arms_by_id
         return {e: by_id[e][a] for e, a in arms.items() if a in by_id.get(e, {})}
-
-    def layers_members(self) -> list[Experiment]:
-        return [e for members in self.layers.values() for e in members]
 
     @staticmethod
     def _in_layer(layer: str, members: list[Experiment], customer_id: str) -> Experiment | None:

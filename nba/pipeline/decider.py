@@ -38,7 +38,7 @@ from nba.pipeline.policies import PolicyStage, RequestPolicies
 from nba.pipeline.respond import ResponseBuilder
 from nba.pipeline.types import Decision, DecisionRequest, Exclusion, Pick, Scored
 from nba.pipeline.validate import RequestValidator
-from nba.ruleset.ruleset import RuleSet
+from nba.ruleset.ruleset import Arm, RuleSet
 from nba.scoring import Scorer, make_scorer
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class Decider:
             excluded=[],
             segments=[],
             fired=[],
-            arms={experiment: arm.id for experiment, arm in arms.items()},
+            arms=arm_ids(arms),
         )
 
     def decide_request(
@@ -181,16 +181,18 @@ class Decider:
             found = self.assigner.arms(request.customer_id)
         else:
             found = self.assigner.named(arms)
-        variant = self.variants.get(key_of(found.items()), self)
-        decision = variant._decide(request, decision_id, claim)
-        decision.arms = {experiment: arm.id for experiment, arm in found.items()}
+        decision = self._variant(found)._decide(request, decision_id, claim)
+        decision.arms = arm_ids(found)
         return decision
 
     def variant_for(self, customer_id: str) -> Decider:
         """The Decider this customer's decisions are made with (self without experiments)."""
         if self.assigner is None:
             return self
-        return self.variants.get(key_of(self.assigner.arms(customer_id).items()), self)
+        return self._variant(self.assigner.arms(customer_id))
+
+    def _variant(self, arms: Mapping[str, Arm]) -> Decider:
+        return self.variants.get(key_of(arms.items()), self)  # no arm changes anything: self
 
     def _decide(self, request: DecisionRequest, decision_id: str, claim: bool) -> Decision:
         decision_id = decision_id or new_decision_id()
@@ -325,6 +327,11 @@ def _ranked_below(
                     action.location,
                 )
             )
+
+
+def arm_ids(arms: Mapping[str, Arm]) -> dict[str, str]:
+    """Experiment id -> arm id: how a Decision names a customer's arms."""
+    return {experiment: arm.id for experiment, arm in arms.items()}
 
 
 def new_decision_id() -> str:
