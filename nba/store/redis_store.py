@@ -421,23 +421,20 @@ class RedisStore(RetentionSetting):
         since = max(since, retention_cutoff(self._clock, self._retention))
         found: dict[str, tuple[list[Interaction], dict[str, bool]]] = {}
         for start in range(0, len(ids), BULK_READ):
-            batch = ids[start : start + BULK_READ]
+            batch = [
+                (c, customer_keys(c)[0], consent_key(c)) for c in ids[start : start + BULK_READ]
+            ]
             commands: list[tuple[str, ...]] = []
-            for customer_id in batch:
-                commands.append(
-                    ("ZRANGEBYSCORE", customer_keys(customer_id)[0], repr(since), "+inf")
-                )
+            for _, entries_key, key in batch:
+                commands.append(("ZRANGEBYSCORE", entries_key, repr(since), "+inf"))
                 if with_consent:
-                    commands.append(("HGETALL", consent_key(customer_id)))
+                    commands.append(("HGETALL", key))
             with self._errors("snapshots"):
                 replies = iter(self._pipelined(commands))
-            for customer_id in batch:
-                key = customer_keys(customer_id)[0]
-                history = self._decode("snapshots", key, decode_entries, next(replies))
+            for customer_id, entries_key, key in batch:
+                history = self._decode("snapshots", entries_key, decode_entries, next(replies))
                 consent = (
-                    self._decode(
-                        "snapshots", consent_key(customer_id), decode_consent, next(replies)
-                    )
+                    self._decode("snapshots", key, decode_consent, next(replies))
                     if with_consent
                     else {}
                 )
