@@ -4,6 +4,7 @@ records. What a user needs to run it on a real cluster: README, "Batch"."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -17,6 +18,7 @@ from nba.batch import BatchError
 from nba.batch.allocate import Allocation, allocate, apply, remaining, write_back
 from nba.batch.decide import BatchSettings, RuleSetPlugin, decide_partition
 from nba.batch.sink import (
+    ALLOCATED,
     FORMATS,
     SCORED,
     done,
@@ -111,19 +113,25 @@ def run_batch(
             client.register_plugin(RuleSetPlugin(files, settings))
             _run_tasks(client, todo, scored, scored_format, run, max_bad, progress)
     run.scoring_seconds = time.monotonic() - started
-    if ruleset.budgets and len(run.bad) <= max_bad:
+    # A rerun of a finished budgeted run does not allocate again: its grants are counted.
+    if ruleset.budgets and len(run.bad) <= max_bad and not (out / ALLOCATED).exists():
         run.allocation = _allocate(ruleset, partitions, out, output_format, store_url, as_of)
     run.seconds = time.monotonic() - started
     if run.bad:
-        path = write_bad(out, run.bad)
-        if len(run.bad) > max_bad:
-            where, what = run.bad[0]
-            raise BatchError(
-                f"stopped after {len(run.bad)} bad records, more than --max-bad {max_bad};"
-                f" the first: {where}: {what}; all of them in {path}; the partitions"
-                " already written are kept, and a rerun resumes after the input is fixed"
-            )
+        _report_bad(out, run.bad, max_bad)
     return run
+
+
+def _report_bad(out: Path, bad: list[tuple[str, str]], max_bad: int) -> None:
+    """Every bad record in the output's file; past --max-bad, BatchError naming the first."""
+    path = write_bad(out, bad)
+    if len(bad) > max_bad:
+        where, what = bad[0]
+        raise BatchError(
+            f"stopped after {len(bad)} bad records, more than --max-bad {max_bad};"
+            f" the first: {where}: {what}; all of them in {path}; the partitions"
+            " already written are kept, and a rerun resumes after the input is fixed"
+        )
 
 
 def _allocate(
@@ -149,6 +157,9 @@ def _allocate(
             write_rows(out, index, apply(rows, index, allocation), output_format)
         if store is not None:
             write_back(store, rooms, allocation.granted)
+        # After the counters: a crash in between counts the grants twice on a rerun (fewer
+        # offers), never not at all (more offers than the budget).
+        (out / ALLOCATED).write_text(json.dumps(allocation.granted))
     finally:
         if store is not None:
             store.close()

@@ -20,6 +20,7 @@ from nba.batch.decide import Decided
 
 MANIFEST = "_nba_batch.json"
 SCORED = "_scored"  # with budgets: each partition scored, before the global allocation
+ALLOCATED = "_allocated.json"  # with budgets: the allocation is written and counted
 BAD_RECORDS = "_bad_records.jsonl"
 FORMATS = ("parquet", "jsonl")
 
@@ -102,7 +103,7 @@ def open_output(out: Path, manifest: dict[str, Any], restart: bool) -> None:
                 " afresh"
             )
         return
-    for stale in [*out.glob("part-*"), *out.glob(f"{SCORED}/part-*")]:
+    for stale in [*out.glob("part-*"), *out.glob(f"{SCORED}/part-*"), *out.glob(ALLOCATED)]:
         stale.unlink()
     path.write_text(json.dumps(manifest, indent=1))
 

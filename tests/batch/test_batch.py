@@ -293,6 +293,19 @@ def test_a_budget_goes_to_the_customers_where_it_is_worth_most_and_the_next_acti
     store = open_store(url, retention_seconds=86400)
     assert store.budget_counts("b|") == {key: 20}  # the batch's grants are counted for online
     store.close()
+    again = run_batch(
+        tmp_path / "base.jsonl",
+        rules,
+        tmp_path / "out",
+        scheduler=cluster,
+        store_url=url,
+        partition_bytes=SMALL,
+    )
+    assert again.resumed == run.partitions and again.allocation is None  # done: not again
+    assert decided(tmp_path / "out") == final
+    store = open_store(url, retention_seconds=86400)
+    assert store.budget_counts("b|") == {key: 20}  # a rerun does not count its grants twice
+    store.close()
 
 
 def test_a_customer_whose_every_option_ran_out_gets_the_touchpoints_fallback(
