@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from nba.batch.source import Partition, Record, records
 from nba.errors import RequestError
 from nba.pipeline.context import merge_context
-from nba.pipeline.decider import MAX_BUDGET_SPARES, Decider
+from nba.pipeline.decider import Decider
 from nba.pipeline.types import Decision, DecisionRequest
 from nba.ruleset.loader import load_documents
 from nba.store import InteractionStore, StoreError, open_store
@@ -33,7 +33,7 @@ PLUGIN = "nba-batch"
 
 @dataclass(frozen=True, slots=True)
 class BatchSettings:
-    """What every task needs besides its partition (small: sent with each task)."""
+    """What every worker needs besides the rule files (shipped once, in the plugin)."""
 
     as_of: float | None  # for requests without asOf; None: now (each request's asOf wins)
     store_url: str | None  # stored history and consent; None: the input's own only
@@ -121,7 +121,7 @@ def _decide_one(
         request = merge_context(request, history, consent, skew)
     wanted = request.max_results
     if decider.budgets is not None:  # spares, for what allocate.py finds spent
-        request = replace(request, max_results=wanted + _spares(decider))
+        request = replace(request, max_results=wanted + decider.budget_spares)
     decision = decider.decide_request(request, claim=False)  # allocate.py: globally
     decided = _decided(request.customer_id, decider.responses.build(decision), wanted)
     if decider.budgets is not None:
@@ -187,11 +187,6 @@ def _fallback_option(decider: Decider, decision: Decision) -> list[dict[str, Any
         return []
     response = decider.responses.build(replace(decision, picks=picks))
     return _decided("", response, 1).recommendations
-
-
-def _spares(decider: Decider) -> int:
-    assert decider.budgets is not None
-    return min(len(decider.budgets.covered), MAX_BUDGET_SPARES)
 
 
 def _decided(customer_id: str, response: pb.DecideResponse, wanted: int) -> Decided:

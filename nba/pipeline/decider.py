@@ -233,13 +233,16 @@ class Decider:
         request = decision.request
         return self._fallback(request, self.policies.prepare(request), decision.suppressed)
 
+    @property
+    def budget_spares(self) -> int:
+        """How many candidates past max_results a budgeted decision ranks: one per budgeted
+        action (each may be refused once), at most MAX_BUDGET_SPARES; 0 without budgets."""
+        return min(len(self.budgets.covered), MAX_BUDGET_SPARES) if self.budgets else 0
+
     def _with_spares(self, request: DecisionRequest) -> DecisionRequest:
-        """The request evaluated for a budgeted decision: ranking spares past max_results,
-        one per budgeted action (each may be refused once), at most MAX_BUDGET_SPARES."""
-        assert self.budgets is not None
-        spares = min(len(self.budgets.covered), MAX_BUDGET_SPARES)
+        """The request evaluated for a budgeted decision: ranking the spares too."""
         widened = copy.copy(request)  # a third of what dataclasses.replace costs
-        widened.max_results += spares
+        widened.max_results += self.budget_spares
         return widened
 
     def _within_budgets(
