@@ -76,8 +76,9 @@ def budget_run(base: Path, rules: Path, customers: int, scratch: Path) -> list[l
 
     from distributed import LocalCluster
 
-    from nba.batch.allocate import allocate, apply, remaining
+    from nba.batch.allocate import allocate, apply
     from nba.batch.sink import SCORED, part_path, read_part
+    from nba.pipeline.budgets import rooms as budget_rooms
 
     budgeted = scratch / "budget-rules"
     shutil.copytree(rules, budgeted, ignore=shutil.ignore_patterns("tests", "examples"))
@@ -89,7 +90,7 @@ def budget_run(base: Path, rules: Path, customers: int, scratch: Path) -> list[l
         run = run_batch(base, budgeted, out, scheduler=cluster.scheduler_address, restart=True)
     ruleset = load_ruleset(budgeted)
     parts = [(i, read_part(part_path(out / SCORED, i, "parquet"))) for i in range(run.partitions)]
-    rooms = remaining(ruleset, time.time(), None)  # the whole budget: no store
+    rooms = budget_rooms(ruleset.budgets, ruleset.meta.time_zone, time.time(), None)
     rows: list[list[object]] = []
     values = {}
     for order in ("priority", "arrival"):

@@ -73,13 +73,14 @@ def explain(decider: Decider, request: DecisionRequest, only: str | None = None)
 
 def _arms(decider: Decider, decision: Decision) -> list[Check]:
     """Per experiment the customer is in: the arm, and what it changes."""
-    experiments = {e.id: e for e in decider.ruleset.experiments}
-    checks = []
-    for experiment_id, arm_id in decision.arms.items():
-        arm = next(a for a in experiments[experiment_id].arms if a.id == arm_id)
-        text = f"arm {arm.id}: {describe_arm(arm)}"
-        checks.append(Check("experiment", experiment_id, None, str(arm.location), text))
-    return checks
+    if decider.assigner is None:
+        return []
+    return [
+        Check(
+            "experiment", experiment, None, str(arm.location), f"arm {arm.id}: {describe_arm(arm)}"
+        )
+        for experiment, arm in decider.assigner.named(decision.arms).items()
+    ]
 
 
 def _story(

@@ -160,15 +160,11 @@ def budget_use(
     records: Sequence[DecisionRecord], store: InteractionStore, ruleset: RuleSet, now: float
 ) -> tuple[BudgetUse, ...]:
     """Per budget, its current window's count (store) and spending curve (the log)."""
-    from zoneinfo import ZoneInfo
+    from nba.pipeline.budgets import rooms
 
-    from nba.pipeline.budgets import KEY_PREFIX, allowance, window
-
-    zone = ZoneInfo(ruleset.meta.time_zone)
-    counts = store.budget_counts(KEY_PREFIX) if ruleset.budgets else {}
     found = []
-    for budget in ruleset.budgets:
-        current = window(budget, now, zone)
+    for room in rooms(ruleset.budgets, ruleset.meta.time_zone, now, store):
+        budget, current = room.claim.budget, room.claim.window
         times = sorted(
             r.time
             for r in records
@@ -180,14 +176,15 @@ def budget_use(
         spent = tuple(
             (current.elapsed(t), i + 1) for i, t in enumerate(times) if (i + 1) % step == 0
         )
+        start = current.start if math.isfinite(current.start) else None
         found.append(
             BudgetUse(
                 budget.id,
                 current.label,
-                current.start if math.isfinite(current.start) else None,
+                start,
                 budget.limit,
-                allowance(budget, current, now),
-                counts.get(current.key, 0),
+                room.claim.allowed,
+                room.used,
                 budget.paced,
                 spent,
             )

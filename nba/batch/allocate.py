@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nba.pipeline.budgets import KEY_PREFIX, Budgets, Claim, allowance, spent, window
+from nba.pipeline.budgets import Budgets, Room, spent
 from nba.ruleset.ruleset import RuleSet
 from nba.store import InteractionStore, StoreError
 
@@ -53,26 +53,6 @@ class _Option:
     customer: tuple[int, int]
     index: int  # into the customer's recommendations
     budgets: tuple[int, ...]  # indexes into the rule set's budgets
-
-
-@dataclass(frozen=True, slots=True)
-class Room:
-    """One budget as the run finds it: its current window and allowance, and what is left."""
-
-    claim: Claim
-    left: int
-
-
-def remaining(ruleset: RuleSet, now: float, store: InteractionStore | None) -> list[Room]:
-    """Per budget, its window at `now` and the units left in it (the store's count off)."""
-    budgets = Budgets(ruleset.budgets, ruleset.meta.time_zone)
-    used = store.budget_counts(KEY_PREFIX) if store is not None else {}
-    rooms = []
-    for budget in ruleset.budgets:
-        current = window(budget, now, budgets.zone)
-        claim = Claim(budget, current, allowance(budget, current, now))
-        rooms.append(Room(claim, max(0, claim.allowed - used.get(current.key, 0))))
-    return rooms
 
 
 def allocate(

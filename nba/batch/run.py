@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nba.batch import BatchError
-from nba.batch.allocate import Allocation, allocate, apply, remaining, write_back
+from nba.batch.allocate import Allocation, allocate, apply, write_back
 from nba.batch.decide import BatchSettings, RuleSetPlugin, decide_partition
 from nba.batch.sink import (
     ALLOCATED,
@@ -30,6 +30,7 @@ from nba.batch.sink import (
     write_rows,
 )
 from nba.batch.source import JSONL_BYTES_PER_PARTITION, Partition, identity, plan
+from nba.pipeline.budgets import rooms as budget_rooms
 from nba.ruleset.loader import load_documents, rule_files
 from nba.ruleset.ruleset import RuleSet
 
@@ -148,7 +149,7 @@ def _allocate(
     now = as_of if as_of is not None else time.time()
     store = open_store(store_url, retention_seconds=86400) if store_url else None
     try:
-        rooms = remaining(ruleset, now, store)
+        rooms = budget_rooms(ruleset.budgets, ruleset.meta.time_zone, now, store)
         parts = [
             (p.index, read_part(part_path(out / SCORED, p.index, "parquet"))) for p in partitions
         ]

@@ -256,3 +256,29 @@ def spent(claim: Claim, count: int) -> str:
     if claim.allowed < budget.limit:
         return f"is paced: {count} of {budget.limit} {label}, {claim.allowed} allowed by now"
     return f"is spent: {count} of {budget.limit} {label}"
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """One budget as the store has it now: its window and allowance, and what is used."""
+
+    claim: Claim
+    used: int  # the current window's counter: every worker's and replica's claims
+
+    @property
+    def left(self) -> int:
+        return max(0, self.claim.allowed - self.used)
+
+
+def rooms(
+    budgets: Sequence[Budget], time_zone: str, now: float, store: InteractionStore | None
+) -> list[Room]:
+    """Each budget's standing at `now`, in one read of the store (none: nothing used)."""
+    zone = ZoneInfo(time_zone)
+    used = store.budget_counts(KEY_PREFIX) if store is not None and budgets else {}
+    found = []
+    for budget in budgets:
+        current = window(budget, now, zone)
+        claim = Claim(budget, current, allowance(budget, current, now))
+        found.append(Room(claim, used.get(current.key, 0)))
+    return found

@@ -22,8 +22,8 @@ from google.protobuf import json_format
 
 from nba.authoring.customers import generate_customers, write_jsonl
 from nba.batch import BatchError
-from nba.batch.allocate import remaining
 from nba.batch.run import run_batch
+from nba.pipeline.budgets import rooms
 from nba.pipeline.decider import Decider
 from nba.pipeline.types import Interaction, Outcome
 from nba.ruleset.loader import load_ruleset
@@ -244,7 +244,8 @@ def test_a_budget_goes_to_the_customers_where_it_is_worth_most_and_the_next_acti
     rules = budget_rules(tmp_path)
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = open_store(url, retention_seconds=86400)
-    (room,) = remaining(load_ruleset(rules), time.time(), None)
+    ruleset = load_ruleset(rules)
+    (room,) = rooms(ruleset.budgets, ruleset.meta.time_zone, time.time(), None)
     key = room.claim.window.key
     store.take_budget([(key, 20)] * 5, time.time() + 86400)  # online decisions took 5 today
     store.close()
